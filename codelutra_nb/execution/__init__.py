@@ -1,0 +1,1 @@
+"""Running untrusted programs and queries, each kind in its own module."""
