@@ -34,6 +34,10 @@ class LoopConfig:
         store_dir (`str`, default "runs/demo"): Local folder holding one ``iter-<t>`` folder per iteration.
         force (`bool`, default False): Redo stages whose outputs already exist.
         baseline (`bool`, default True): Iteration 1 also evaluates the base model (as iteration 0) if not done yet.
+        hub_model_repo / hub_dataset_repo (`str` or None): Hub repos for adapters / preference datasets; None keeps
+            everything in ``store_dir`` only.
+        hub_private (`bool`, default True): Create the Hub repos as private.
+        shard_size (`int`, default 32): Questions per checkpointed shard of sampling and verification.
 
     Parameters that control the model:
         base_model (`str`): Hub id, local folder, or ``"embedded:smollm2-135m-instruct"`` (the model shipped by
@@ -85,6 +89,10 @@ class LoopConfig:
     store_dir: str = "runs/demo"
     force: bool = False
     baseline: bool = True
+    hub_model_repo: str | None = None
+    hub_dataset_repo: str | None = None
+    hub_private: bool = True
+    shard_size: int = 32
     # model
     base_model: str = EMBEDDED_MODEL
     model_cache_dir: str = "~/.cache/codelutra_nb"
@@ -260,7 +268,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     raise ConfigError(f"Parameter {name!r} has an unsupported type {hint}.")  # pragma: no cover
 
 
-_POSITIVE = ("num_samples", "max_new_tokens", "sample_batch_size", "max_rows", "train_batch_size", "grad_accum",
+_POSITIVE = ("num_samples", "shard_size", "max_new_tokens", "sample_batch_size", "max_rows", "train_batch_size", "grad_accum",
              "max_length", "lora_r", "lora_alpha", "eval_max_new_tokens", "eval_batch_size", "exec_timeout_s",
              "learning_rate", "epochs", "beta")
 _OPTIONAL_POSITIVE = ("workers", "pairs_per_task", "train_limit", "eval_limit")
