@@ -46,6 +46,11 @@ class LocalStore:
         """Final local path of an artifact (it may not exist yet)."""
         return self.iteration_dir(iteration) / _check_artifact(artifact)
 
+    def shard_path(self, iteration: int, artifact: str, index: int) -> Path:
+        """Path of checkpoint shard ``index`` of a long stage's artifact (``samples``, ``verdicts``)."""
+        name = _check_artifact(artifact)
+        return self.iteration_dir(iteration) / f"{name}.shards" / f"{index:05d}.jsonl"
+
     def has(self, iteration: int, artifact: str) -> bool:
         """Whether a complete copy of the artifact exists."""
         return self.path(iteration, artifact).exists()
@@ -62,15 +67,36 @@ class LocalStore:
             )
         return path
 
+    def has_shard(self, iteration: int, artifact: str, index: int) -> bool:
+        path = self.shard_path(iteration, artifact, index)
+        if not path.exists():
+            self._pull_shard(iteration, artifact, index, path)
+        return path.exists()
+
     @contextmanager
     def writing(self, iteration: int, artifact: str) -> Iterator[Path]:
         """Yield a temporary path to write the artifact to; it is moved into place on success."""
         final = self.path(iteration, artifact)
+        with self._atomic(final, artifact):
+            yield final.with_name(final.name + ".partial")
+        self._publish(iteration, artifact, final)
+
+    @contextmanager
+    def writing_shard(self, iteration: int, artifact: str, index: int) -> Iterator[Path]:
+        """Like `writing`, for one checkpoint shard; a rerun skips shards that exist."""
+        final = self.shard_path(iteration, artifact, index)
+        with self._atomic(final, artifact):
+            yield final.with_name(final.name + ".partial")
+        self._publish_shard(iteration, artifact, index, final)
+
+    @staticmethod
+    @contextmanager
+    def _atomic(final: Path, artifact: str) -> Iterator[None]:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(final.name + ".partial")
         _remove(tmp)
         try:
-            yield tmp
+            yield
         except BaseException:
             _remove(tmp)
             raise
@@ -78,7 +104,6 @@ class LocalStore:
             raise StoreError(f"Nothing was written to {tmp} for artifact {artifact!r}.")
         _remove(final)
         tmp.replace(final)
-        self._publish(iteration, artifact, final)
 
     def write_json(self, iteration: int, artifact: str, obj: Any) -> Path:
         with self.writing(iteration, artifact) as tmp:
@@ -103,6 +128,12 @@ class LocalStore:
 
     def _pull(self, iteration: int, artifact: str, path: Path) -> None:
         """Hook for remote stores: bring a missing artifact to ``path`` if it exists remotely."""
+
+    def _publish_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
+        """Hook for remote stores: called once a checkpoint shard is complete locally."""
+
+    def _pull_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
+        """Hook for remote stores: bring a missing shard to ``path`` if it exists remotely."""
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,98 @@
+"""Command line over the same functions the notebooks call: ``python -m codelutra_nb ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import CodelutraError, TaskDataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m codelutra_nb", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    verify = commands.add_parser("verify", help="Execute candidates and add 'category' and 'correct' to each line.")
+    verify.add_argument("--kind", choices=["sql", "python"], required=True)
+    verify.add_argument("--tasks", required=True, help="Task file (Spider JSON/JSONL; MBPP, HumanEval or DS-1000 layout).")
+    verify.add_argument("--db-dir", help="SQL: folder holding <db_id>/<db_id>.sqlite (default: <tasks dir>/database).")
+    verify.add_argument("--candidates", required=True, help="JSONL of {task_id, completion, ...}.")
+    verify.add_argument("--out", required=True, help="JSONL written with each candidate line plus category and correct.")
+    verify.add_argument("--timeout", type=float, default=5.0, help="Seconds per program or query.")
+    verify.add_argument("--workers", type=int, default=None, help="Parallel workers (default: one per core).")
+    verify.set_defaults(func=_verify)
+
+    for name, help_text in (("run", "Run stages of one iteration."), ("iterate", "Run a whole iteration (all stages).")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--preset", default="demo", help="Preset in params/ or a YAML path (default: demo).")
+        sub.add_argument("--iteration", type=int, help="Iteration to run (overrides the preset).")
+        sub.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                         help="Override a parameter, e.g. --set num_samples=8 (repeatable).")
+        if name == "run":
+            sub.add_argument("stages", nargs="+", help="Stages: baseline sample verify pair train evaluate.")
+        sub.set_defaults(func=_run)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CodelutraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verification import verify_candidates
+
+    candidates = _read_jsonl(Path(args.candidates))
+    if args.kind == "sql":
+        from .tasks.spider import load_sql_tasks
+
+        tasks = load_sql_tasks(args.tasks, db_dir=args.db_dir)
+    else:
+        from .tasks.python import load_python_tasks
+
+        tasks = load_python_tasks(args.tasks)
+    pairs = [(str(c["task_id"]), c["completion"]) for c in candidates]
+    verdicts = verify_candidates({t.task_id: t for t in tasks}, pairs, timeout_s=args.timeout, workers=args.workers)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as f:
+        for record, verdict in zip(candidates, verdicts):
+            f.write(json.dumps({**record, "category": verdict.category.value, "correct": verdict.correct}) + "\n")
+    n_correct = sum(v.correct for v in verdicts)
+    print(f"{len(verdicts)} candidates verified, {n_correct} correct; wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .config import load_config, parse_assignments
+    from .stages import run_iteration, run_stages
+
+    overrides = parse_assignments(args.assignments)
+    if args.iteration is not None:
+        overrides["iteration"] = args.iteration
+    cfg = load_config(args.preset, **overrides)
+    if args.command == "iterate":
+        run_iteration(cfg)
+    else:
+        run_stages(cfg, args.stages)
+    return 0
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        raise TaskDataError(f"Candidates file {path} does not exist.")
+    records = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TaskDataError(f"{path}:{lineno} is not valid JSON ({exc.msg}).") from None
+        if not isinstance(record, dict) or "task_id" not in record or "completion" not in record:
+            raise TaskDataError(f"{path}:{lineno} must be an object with 'task_id' and 'completion'.")
+        records.append(record)
+    return records
