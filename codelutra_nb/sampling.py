@@ -1,0 +1,112 @@
+"""Stage 1 engine: K candidate programs per question from M(t-1).
+
+`Sampler` is the interface; `TransformersSampler` batches sequences of many
+questions into each ``generate`` call (one question per call ran at 29 tok/s
+with the embedded model here, sixteen at 126 tok/s). `VLLMSampler` is the GPU
+backend, imported only when chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import LoopConfig
+
+Conversation = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to decode: ``n`` samples per prompt; ``greedy`` ignores temperature and top_p."""
+
+    n: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    greedy: bool = False
+
+
+class Sampler(Protocol):
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
+        """``settings.n`` completions per conversation, in order; deterministic for a given seed."""
+        ...
+
+
+class TransformersSampler:
+    """Generation with ``model.generate``, sequences of several questions per batch, sorted by prompt length."""
+
+    def __init__(self, model, tokenizer, batch_size: int = 16, progress: bool = True, desc: str = "sampling"):
+        self.model, self.tokenizer = model, tokenizer
+        self.batch_size, self.progress, self.desc = batch_size, progress, desc
+
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
+        tok = self.tokenizer
+        prompts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        jobs = [(i, j) for i in range(len(prompts)) for j in range(settings.n)]
+        order = sorted(range(len(jobs)), key=lambda k: len(prompts[jobs[k][0]]))
+        results: list[list[str]] = [[""] * settings.n for _ in prompts]
+        sample_args = {} if settings.greedy else {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": 0}
+        torch.manual_seed(seed)
+        device = next(self.model.parameters()).device
+        bar = tqdm(total=len(jobs), desc=self.desc, unit="seq", disable=not self.progress, mininterval=2.0)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            enc = tok([prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True,
+                      add_special_tokens=False).to(device)
+            with torch.inference_mode():
+                out = self.model.generate(**enc, do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
+                                          pad_token_id=tok.pad_token_id, eos_token_id=_stop_ids(tok), **sample_args)
+            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for k, text in zip(batch, texts):
+                i, j = jobs[k]
+                results[i][j] = text
+            bar.update(len(batch))
+        bar.close()
+        return results
+
+
+class VLLMSampler:
+    """Generation with vLLM on a GPU (``pip install vllm``); the adapter is served as a LoRA request."""
+
+    def __init__(self, model_path: str, adapter: Path | None, lora_r: int):
+        try:
+            from vllm import LLM
+            from vllm.lora.request import LoRARequest
+        except ImportError as exc:
+            raise ImportError("sampler='vllm' needs vLLM on a CUDA machine: `pip install vllm`, "
+                              "or set sampler: transformers.") from exc
+        self.llm = LLM(model=model_path, enable_lora=adapter is not None, max_lora_rank=max(lora_r, 8))
+        self.lora = LoRARequest("policy", 1, str(adapter)) if adapter is not None else None
+
+    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
+        from vllm import SamplingParams
+
+        params = SamplingParams(n=settings.n, seed=seed, max_tokens=settings.max_new_tokens,
+                                temperature=0.0 if settings.greedy else settings.temperature, top_p=settings.top_p)
+        outputs = self.llm.chat(list(conversations), params, lora_request=self.lora)
+        return [[c.text for c in o.outputs] for o in outputs]
+
+
+def make_sampler(cfg: LoopConfig, adapter: Path | None, *, desc: str = "sampling", batch_size: int | None = None) -> Sampler:
+    """The sampler ``cfg.sampler`` names, serving M = base + ``adapter``."""
+    from .models import load_policy, load_tokenizer, resolve_base_model
+
+    if cfg.sampler == "vllm":
+        return VLLMSampler(resolve_base_model(cfg), adapter, cfg.lora_r)
+    return TransformersSampler(load_policy(cfg, adapter), load_tokenizer(cfg),
+                               batch_size=batch_size or cfg.sample_batch_size, desc=desc)
+
+
+def _stop_ids(tokenizer) -> list[int]:
+    """End-of-turn ids: the tokenizer's eos and, for ChatML models, ``<|im_end|>``."""
+    ids = {tokenizer.eos_token_id}
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(im_end, int) and im_end != tokenizer.unk_token_id:
+        ids.add(im_end)
+    return sorted(i for i in ids if i is not None)

