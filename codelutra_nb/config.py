@@ -251,7 +251,10 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
                 return _coerce(name, value, option)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise errors[-1] if len(errors) == 1 else ConfigError(f"Parameter {name!r}={value!r} matches none of {hint}.")
+        if len(errors) == 1:
+            raise ConfigError(errors[0])
+        reasons = " Or: ".join(errors)
+        raise ConfigError(f"Parameter {name!r}={value!r} fits none of its allowed types. {reasons}")
     if origin is Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:

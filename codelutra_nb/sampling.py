@@ -15,21 +15,28 @@ from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .config import LoopConfig
+from .extraction import code_complete
 
 Conversation = list[dict[str, str]]
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How to decode: ``n`` samples per prompt; ``greedy`` ignores temperature and top_p."""
+    """How to decode: ``n`` samples per prompt; ``greedy`` ignores temperature and top_p.
+
+    ``stop_kind`` (``"sql"``/``"python"``) ends a sequence as soon as its program is complete
+    (`code_complete`): what follows could not change the extracted program, so results are the same.
+    """
 
     n: int
     temperature: float
     top_p: float
     max_new_tokens: int
     greedy: bool = False
+    stop_kind: str | None = None
 
 
 class Sampler(Protocol):
@@ -59,10 +66,13 @@ class TransformersSampler:
             batch = order[start:start + self.batch_size]
             enc = tok([prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True,
                       add_special_tokens=False).to(device)
+            prompt_len = enc["input_ids"].shape[1]
+            stopping = [_CodeComplete(tok, prompt_len, settings.stop_kind)] if settings.stop_kind else []
             with torch.inference_mode():
                 out = self.model.generate(**enc, do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
-                                          pad_token_id=tok.pad_token_id, eos_token_id=_stop_ids(tok), **sample_args)
-            texts = tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                                          pad_token_id=tok.pad_token_id, eos_token_id=_stop_ids(tok),
+                                          stopping_criteria=StoppingCriteriaList(stopping), **sample_args)
+            texts = tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
             for k, text in zip(batch, texts):
                 i, j = jobs[k]
                 results[i][j] = text
@@ -101,6 +111,23 @@ def make_sampler(cfg: LoopConfig, adapter: Path | None, *, desc: str = "sampling
         return VLLMSampler(resolve_base_model(cfg), adapter, cfg.lora_r)
     return TransformersSampler(load_policy(cfg, adapter), load_tokenizer(cfg),
                                batch_size=batch_size or cfg.sample_batch_size, desc=desc)
+
+
+class _CodeComplete(StoppingCriteria):
+    """Per-row stop once the generated text holds a complete program of ``kind``."""
+
+    def __init__(self, tokenizer, prompt_len: int, kind: str):
+        self.tokenizer, self.prompt_len, self.kind = tokenizer, prompt_len, kind
+        self.done: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        if self.done is None:
+            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        rows = (~self.done).nonzero().flatten().tolist()
+        texts = self.tokenizer.batch_decode(input_ids[rows, self.prompt_len:], skip_special_tokens=True)
+        for row, text in zip(rows, texts):
+            self.done[row] = code_complete(text, self.kind)
+        return self.done.clone()
 
 
 def _stop_ids(tokenizer) -> list[int]:

@@ -62,7 +62,8 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     with _timed(store, t, "sample"):
         tasks = list(train_tasks(cfg).values())
         adapter = adapter_of(store, t - 1)
-        settings = GenerationSettings(cfg.num_samples, cfg.temperature, cfg.top_p, cfg.max_new_tokens)
+        settings = GenerationSettings(cfg.num_samples, cfg.temperature, cfg.top_p, cfg.max_new_tokens,
+                                      stop_kind=cfg.task_kind)
         sampler = None
         shards = _shards(tasks, cfg.shard_size)
         for index, shard in enumerate(shards):
@@ -133,11 +134,12 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     if store.has(t, "adapter") and not cfg.force:
         return _train_summary(t, json.loads((store.fetch(t, "adapter") / TRAIN_LOG).read_text())) | {"skipped": True}
     with _timed(store, t, "train"):
-        dataset = load_from_disk(str(store.fetch(t, "preferences")))
-        if len(dataset) == 0:
+        preferences = store.fetch(t, "preferences")
+        if json.loads((preferences / "pairing_stats.json").read_text())["pairs"] == 0:
             raise TaskDataError(
                 f"Iteration {t} has no preference pairs: no question had both a correct and a failed sample. "
                 "Set no_correct: gold (use the gold solution as chosen), or sample more (num_samples, temperature).")
+        dataset = load_from_disk(str(preferences))
         previous = adapter_of(store, t - 1)
         with store.writing(t, "adapter") as path:
             result = train_adapter(cfg, dataset, path, previous, store.iteration_dir(t) / "checkpoints")
@@ -152,7 +154,8 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     started = time.perf_counter()
     tasks = eval_tasks(cfg)
     sampler = make_sampler(cfg, adapter_of(store, t), desc=f"evaluating M({t})", batch_size=cfg.eval_batch_size)
-    settings = GenerationSettings(1, cfg.eval_temperature, cfg.eval_top_p, cfg.eval_max_new_tokens, cfg.eval_greedy)
+    settings = GenerationSettings(1, cfg.eval_temperature, cfg.eval_top_p, cfg.eval_max_new_tokens, cfg.eval_greedy,
+                                  stop_kind=cfg.task_kind)
     ordered = list(tasks.values())
     outputs = sampler.generate([build_messages(task, cfg.prompt_template, cfg.system_prompt) for task in ordered],
                                settings, seed=cfg.seed)

@@ -57,7 +57,6 @@ def dpo_config(cfg: LoopConfig, output_dir: Path, n_rows: int):
         gradient_accumulation_steps=cfg.grad_accum,
         max_length=cfg.max_length,
         precompute_ref_log_probs=cfg.precompute_ref,
-        gradient_checkpointing=cfg.gradient_checkpointing,
         seed=cfg.seed,
         logging_steps=1,
         save_strategy="steps",
@@ -67,6 +66,7 @@ def dpo_config(cfg: LoopConfig, output_dir: Path, n_rows: int):
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=False,
         **dtype,
+        **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
     )
 
 

@@ -1,0 +1,100 @@
+import json
+
+import pytest
+from datasets import load_from_disk
+
+from codelutra_nb import stages
+from codelutra_nb.errors import StoreError, TaskDataError
+from codelutra_nb.store import LocalStore
+
+
+def test_two_iterations_leave_every_artifact(tiny_cfg):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    stages.run_iteration(tiny_cfg)
+    stages.run_iteration(tiny_cfg.replace(iteration=2))
+    store = LocalStore(tiny_cfg.store_dir)
+    assert store.iterations_with("metrics") == [0, 1, 2]
+    for t in (1, 2):
+        pairs = load_from_disk(str(store.fetch(t, "preferences")))
+        assert {"prompt", "chosen", "rejected", "task_id", "iteration"} <= set(pairs.column_names)
+        assert len(pairs) == 4 * 2 and set(pairs["chosen_source"]) == {"gold"}  # a random model solves nothing
+        base = AutoModelForCausalLM.from_pretrained(tiny_cfg.base_model)
+        assert isinstance(PeftModel.from_pretrained(base, store.fetch(t, "adapter")), PeftModel)
+        metrics = store.read_json(t, "metrics")
+        assert metrics["iteration"] == t and metrics["eval"]["n"] == 3
+        assert set(metrics["eval"]["categories"]) == {"correct", "wrong_answer", "runtime_error", "syntax_error", "timeout"}
+        assert set(metrics["timings_s"]) == {"sample", "verify", "pair", "train", "evaluate"}
+        assert metrics["train"]["steps"] == 4 and metrics["pairing"]["pairs"] == 8
+        assert len(store.fetch(t, "verdicts").read_text().splitlines()) == 4 * 2
+    stages.plot_progress(store)
+    assert (store.root / "progress.png").stat().st_size > 10_000
+
+
+def test_finished_stage_is_skipped_unless_forced(tiny_cfg, monkeypatch):
+    store = stages.make_store(tiny_cfg)
+    stages.sample_stage(tiny_cfg, store)
+    before = store.fetch(1, "samples").read_text()
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled again")
+
+    monkeypatch.setattr(stages, "make_sampler", no_sampling)
+    assert stages.sample_stage(tiny_cfg, store)["skipped"] is True
+    with pytest.raises(AssertionError, match="sampled again"):
+        stages.sample_stage(tiny_cfg.replace(force=True), store)
+    assert store.fetch(1, "samples").read_text() == before
+
+
+def test_crash_mid_sampling_resumes_after_the_last_shard_with_the_same_samples(tiny_cfg, tmp_path, monkeypatch):
+    cfg = tiny_cfg.replace(shard_size=1, train_limit=3)
+    stages.sample_stage(cfg.replace(store_dir=str(tmp_path / "uninterrupted")), LocalStore(tmp_path / "uninterrupted"))
+    expected = (tmp_path / "uninterrupted" / "iter-1" / "samples.jsonl").read_text()
+
+    real_make_sampler = stages.make_sampler
+    calls = []
+    crash_on_call = [2]
+
+    def crashing_sampler(*args, **kwargs):
+        sampler = real_make_sampler(*args, **kwargs)
+        generate = sampler.generate
+
+        def generate_then_crash(*a, **k):
+            calls.append(1)
+            if len(calls) in crash_on_call:
+                raise RuntimeError("session died")
+            return generate(*a, **k)
+
+        sampler.generate = generate_then_crash
+        return sampler
+
+    monkeypatch.setattr(stages, "make_sampler", crashing_sampler)
+    store = stages.make_store(cfg)
+    with pytest.raises(RuntimeError, match="session died"):
+        stages.sample_stage(cfg, store)
+    assert store.has_shard(1, "samples", 0) and not store.has_shard(1, "samples", 1) and not store.has(1, "samples")
+    calls.clear()
+    crash_on_call.clear()
+    stages.sample_stage(cfg, store)
+    assert len(calls) == 2  # shards 1 and 2 only
+    assert store.fetch(1, "samples").read_text() == expected
+
+
+def test_no_pairs_at_all_is_a_clear_error(tiny_cfg):
+    cfg = tiny_cfg.replace(no_correct="skip")
+    store = stages.make_store(cfg)
+    for stage in (stages.sample_stage, stages.verify_stage, stages.pair_stage):
+        stage(cfg, store)
+    stats = json.loads((store.fetch(1, "preferences") / "pairing_stats.json").read_text())
+    assert stats["pairs"] == 0 and stats["skipped_no_correct"] == 4
+    with pytest.raises(TaskDataError, match="no preference pairs.*no_correct: gold"):
+        stages.train_stage(cfg, store)
+    assert not store.has(1, "adapter")
+
+
+def test_iteration_two_needs_iteration_one(tiny_cfg):
+    with pytest.raises(StoreError, match=r"iteration 1 has no adapter.*-p iteration 1"):
+        stages.sample_stage(tiny_cfg.replace(iteration=2), stages.make_store(tiny_cfg))
+    with pytest.raises(TaskDataError, match="Unknown stage"):
+        stages.run_stages(tiny_cfg, ["sampel"])
