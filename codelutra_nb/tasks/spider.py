@@ -1,0 +1,177 @@
+"""Text-to-SQL tasks in the Spider layout: a JSON list (or JSONL) of records plus a ``database`` folder.
+
+A record has ``db_id``, ``question`` and ``query`` (the gold SQL), and optionally
+``task_id`` (default: the record's index). The database of a record is
+``<db_dir>/<db_id>/<db_id>.sqlite``; ``db_dir`` defaults to the ``database``
+folder next to the task file, as in Spider's own release.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import TaskDataError
+from .base import SQLTask
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+REQUIRED_FIELDS = ("db_id", "question", "query")
+_BUNDLED_NAME = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$")
+_MAX_LISTED_FAILURES = 20
+
+
+def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float = 5.0) -> list[SQLTask]:
+    """Load SQL tasks from a bundled set or a Spider-layout file, checking every gold query.
+
+    Each gold query is executed once (read-only, within ``timeout_s``); a task whose gold
+    query fails is dropped with one warning that lists them, so that one bad question does
+    not stop a long run.
+
+    Args:
+        source: A bundled set such as ``"demo-sql/train"`` (``codelutra_nb/data/demo_sql/train.json``),
+            or a path to a JSON list or JSONL file of Spider records.
+        db_dir: Folder holding ``<db_id>/<db_id>.sqlite`` (Spider's ``database`` folder);
+            default: ``database`` next to the task file.
+        timeout_s: Time limit of each gold query.
+
+    Raises:
+        TaskDataError: Unknown bundled name, missing or malformed file or record, missing
+            database, duplicated task ids, or every gold query fails.
+    """
+    from ..execution.sql import run_query
+
+    path = resolve_source(source)
+    records = _read_records(path)
+    databases = Path(db_dir) if db_dir is not None else path.parent / "database"
+    tasks = []
+    seen: dict[str, int] = {}
+    missing_dbs: dict[str, tuple[int, Path]] = {}
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise TaskDataError(f"{path}: record {index} is a {type(record).__name__}, not an object with "
+                                f"{', '.join(REQUIRED_FIELDS)}.")
+        absent = [f for f in REQUIRED_FIELDS if not isinstance(record.get(f), str) or not record[f].strip()]
+        if absent:
+            raise TaskDataError(f"{path}: record {index} lacks {', '.join(repr(f) for f in absent)} (each must be a "
+                                f"non-empty string); a Spider record has 'db_id', 'question' and 'query'.")
+        task_id = str(record.get("task_id", index))
+        if task_id in seen:
+            raise TaskDataError(f"{path}: records {seen[task_id]} and {index} share task_id {task_id!r}; "
+                                f"task ids must be unique (drop 'task_id' to number records by position).")
+        seen[task_id] = index
+        db_id = record["db_id"]
+        db_path = databases / db_id / f"{db_id}.sqlite"
+        if not db_path.is_file():
+            missing_dbs.setdefault(db_id, (index, db_path))
+            continue
+        tasks.append(SQLTask(task_id=task_id, question=record["question"], reference=record["query"],
+                             db_id=db_id, db_path=str(db_path), schema=_schema(db_path)))
+    if missing_dbs:
+        db_id, (index, db_path) = next(iter(missing_dbs.items()))
+        others = sorted(set(missing_dbs) - {db_id})
+        also = (f"; {len(others)} more databases are missing too ({', '.join(others[:5])}"
+                f"{' ...' if len(others) > 5 else ''})") if others else ""
+        raise TaskDataError(f"{path}: record {index} (db_id {db_id!r}) needs the database {db_path}, which does not "
+                            f"exist{also}. --db-dir (db_dir=) must point to Spider's 'database' folder, the one "
+                            f"holding <db_id>/<db_id>.sqlite (now {databases}).")
+    if not tasks:
+        raise TaskDataError(f"{path} holds no records; give a JSON list or JSONL of Spider records.")
+
+    failures = []
+    for task in tasks:
+        result = run_query(task.db_path, task.reference, timeout_s=timeout_s)
+        if not result.ok:
+            failures.append((task.task_id, f"{result.error.value}: {result.message}"))
+    if len(failures) == len(tasks):
+        raise TaskDataError(f"{path}: the gold query of every task fails, e.g. task {failures[0][0]} "
+                            f"({failures[0][1]}); check that --db-dir (db_dir=) holds the databases these "
+                            f"questions were written for.")
+    if failures:
+        listed = "; ".join(f"{task_id} ({error})" for task_id, error in failures[:_MAX_LISTED_FAILURES])
+        more = len(failures) - _MAX_LISTED_FAILURES
+        warnings.warn(f"{path}: dropped {len(failures)} of {len(tasks)} tasks whose gold query fails: {listed}"
+                      + (f"; and {more} more" if more > 0 else ""), stacklevel=2)
+        dropped = {task_id for task_id, _ in failures}
+        tasks = [t for t in tasks if t.task_id not in dropped]
+    return tasks
+
+
+def bundled_sets() -> list[str]:
+    """Names of the bundled task sets, e.g. ``["demo-sql/eval", "demo-sql/train"]``."""
+    return sorted(f"{folder.name.replace('_', '-')}/{file.stem}"
+                  for folder in DATA_DIR.glob("*") if folder.is_dir()
+                  for file in folder.glob("*.json*") if file.stem != "tables")
+
+
+def resolve_source(source: str) -> Path:
+    """The task file that ``source`` names: an existing path, or a bundled set name."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise TaskDataError(f"Task source {source!r} is a folder; give a JSON/JSONL file of Spider records "
+                            f"(e.g. {path / 'dev.json'}) or a bundled set.")
+    if _BUNDLED_NAME.match(source) and not source.endswith((".json", ".jsonl")):
+        name, split = source.split("/")
+        for suffix in (".json", ".jsonl"):
+            candidate = DATA_DIR / name.replace("-", "_") / f"{split}{suffix}"
+            if candidate.is_file():
+                return candidate
+        known = bundled_sets()
+        raise TaskDataError(f"No bundled task set {source!r} (no file {DATA_DIR / name.replace('-', '_') / split}"
+                            f".json); known sets: {', '.join(known) or 'none installed'}. Or give the path of "
+                            f"a Spider JSON/JSONL file.")
+    raise TaskDataError(f"Task file {path} does not exist; give the path of a Spider JSON/JSONL file "
+                        f"or a bundled set ({', '.join(bundled_sets()) or 'none installed'}).")
+
+
+def _read_records(path: Path) -> list:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TaskDataError(f"{path} is not UTF-8 text; give a JSON list or JSONL of Spider records.") from None
+    if path.suffix != ".jsonl":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text.lstrip().startswith("["):
+                raise TaskDataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); give a JSON list "
+                                    f"or JSONL of Spider records.") from None
+        else:
+            return data if isinstance(data, list) else [data]
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise TaskDataError(f"{path}:{lineno} is not valid JSON ({exc.msg}); give a JSON list or JSONL "
+                                f"(one object per line) of Spider records.") from None
+    return records
+
+
+def _schema(db_path: Path) -> str:
+    stat = db_path.stat()
+    return _schema_of(str(db_path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _schema_of(db_path: str, mtime_ns: int, size: int) -> str:
+    """The ``CREATE TABLE`` statements of a database, joined by blank lines (cached per file version)."""
+    from ..execution.sql import connect_read_only
+
+    try:
+        conn = connect_read_only(Path(db_path))
+        try:
+            rows = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL "
+                                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise TaskDataError(f"Cannot read the schema of {db_path} ({exc}); it must be a SQLite database.") from None
+    return "\n\n".join(sql.strip() for (sql,) in rows)
