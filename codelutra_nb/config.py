@@ -64,6 +64,7 @@ class LoopConfig:
     Parameters that control verification (stage 2):
         exec_timeout_s (`float`, default 5.0): Time limit per program or query.
         max_rows (`int`, default 100000): Rows fetched per query at most.
+        exec_memory_mb (`int`, default 1024): Address-space limit of each Python program.
         workers (`int` or None): Parallel verification workers; None: one per core.
 
     Parameters that control pairing (stage 3):
@@ -119,6 +120,7 @@ class LoopConfig:
     # verification
     exec_timeout_s: float = 5.0
     max_rows: int = 100_000
+    exec_memory_mb: int = 1024
     workers: int | None = None
     # pairing
     pairs_per_task: int | None = None
@@ -287,7 +289,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     raise ConfigError(f"Parameter {name!r} has an unsupported type {hint}.")  # pragma: no cover
 
 
-_POSITIVE = ("num_samples", "shard_size", "max_new_tokens", "sample_batch_size", "max_rows", "train_batch_size", "grad_accum",
+_POSITIVE = ("num_samples", "shard_size", "exec_memory_mb", "max_new_tokens", "sample_batch_size", "max_rows", "train_batch_size", "grad_accum",
              "max_length", "lora_r", "lora_alpha", "eval_max_new_tokens", "eval_batch_size", "exec_timeout_s",
              "learning_rate", "epochs", "beta")
 _OPTIONAL_POSITIVE = ("workers", "pairs_per_task", "train_limit", "eval_limit")

@@ -14,12 +14,16 @@ from .tasks.base import Task
 
 DEFAULT_TEMPLATES: dict[str, str] = {
     "sql": "{schema}\n\nWrite an SQLite query that answers: {question}",
-    "python": "{question}\n\nYour code should pass these tests:\n{tests}",
+    "mbpp": "{question}\n\nYour code should pass these tests:\n{tests}",
+    "humaneval": "Complete the following Python function and return the whole function in a ```python block.\n\n"
+                 "```python\n{prompt}```",
+    "ds1000": "{prompt}",
 }
 
 
-def template_for(kind: str, template: str | None) -> str:
-    return template if template is not None else DEFAULT_TEMPLATES[kind]
+def template_for(task: Task, template: str | None) -> str:
+    """``template``, or the default for the task's layout (SQL, MBPP, HumanEval, DS-1000)."""
+    return template if template is not None else DEFAULT_TEMPLATES[getattr(task, "layout", task.kind)]
 
 
 def check_template(template: str, task: Task) -> None:
@@ -34,7 +38,7 @@ def check_template(template: str, task: Task) -> None:
 
 def build_messages(task: Task, template: str | None = None, system_prompt: str | None = None) -> list[dict[str, str]]:
     """The conversation that asks the model to solve ``task`` (TRL's conversational format)."""
-    text = template_for(task.kind, template)
+    text = template_for(task, template)
     check_template(text, task)
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     messages.append({"role": "user", "content": text.format(**task.prompt_fields())})

@@ -96,7 +96,8 @@ def verify_stage(cfg: LoopConfig, store: LocalStore) -> dict:
             if store.has_shard(t, "verdicts", index) and not cfg.force:
                 continue
             verdicts = verify_candidates(tasks, [(r["task_id"], r["completion"]) for r in shard],
-                                         timeout_s=cfg.exec_timeout_s, workers=cfg.workers, max_rows=cfg.max_rows)
+                                         timeout_s=cfg.exec_timeout_s, workers=cfg.workers, max_rows=cfg.max_rows,
+                                         memory_mb=cfg.exec_memory_mb)
             with store.writing_shard(t, "verdicts", index) as path:
                 _write_jsonl(path, [{**r, **v.to_dict()} for r, v in zip(shard, verdicts)])
         records = _join_shards(store, t, "verdicts", len(shards))
@@ -160,7 +161,8 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     outputs = sampler.generate([build_messages(task, cfg.prompt_template, cfg.system_prompt) for task in ordered],
                                settings, seed=cfg.seed)
     verdicts = verify_candidates(tasks, [(task.task_id, texts[0]) for task, texts in zip(ordered, outputs)],
-                                 timeout_s=cfg.exec_timeout_s, workers=cfg.workers, max_rows=cfg.max_rows)
+                                 timeout_s=cfg.exec_timeout_s, workers=cfg.workers, max_rows=cfg.max_rows,
+                                         memory_mb=cfg.exec_memory_mb)
     records = [{"task_id": task.task_id, "db_id": getattr(task, "db_id", None), "completion": texts[0], **v.to_dict()}
                for task, texts, v in zip(ordered, outputs, verdicts)]
     with store.writing(t, "evaluation") as path:
@@ -200,9 +202,9 @@ def run_stages(cfg: LoopConfig, stages: Sequence[str]) -> list[dict]:
     summaries = []
     for name in stages:
         if name == "baseline":
-            summaries.append(evaluate_stage(cfg.replace(iteration=0), store))
+            summaries.append({"stage": name} | evaluate_stage(cfg.replace(iteration=0), store))
         else:
-            summaries.append(STAGE_FUNCTIONS[name](cfg, store))
+            summaries.append({"stage": name} | STAGE_FUNCTIONS[name](cfg, store))
     return summaries
 
 

@@ -10,7 +10,8 @@ from .verdicts import Verdict
 
 
 def verify_candidates(tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], *, timeout_s: float = 5.0,
-                      workers: int | None = None, max_rows: int = 100_000, progress: bool = True) -> list[Verdict]:
+                      workers: int | None = None, max_rows: int = 100_000, memory_mb: int = 1024,
+                      progress: bool = True) -> list[Verdict]:
     """One `Verdict` per ``(task_id, raw completion)``, in input order."""
     missing = sorted({tid for tid, _ in candidates if tid not in tasks})
     if missing:
@@ -26,4 +27,4 @@ def verify_candidates(tasks: Mapping[str, Task], candidates: Sequence[tuple[str,
         return verify_sql(tasks, candidates, timeout_s=timeout_s, max_rows=max_rows, workers=workers, progress=progress)
     from .execution.python_sandbox import verify_python
 
-    return verify_python(tasks, candidates, timeout_s=timeout_s, workers=workers, progress=progress)
+    return verify_python(tasks, candidates, timeout_s=timeout_s, memory_mb=memory_mb, workers=workers, progress=progress)

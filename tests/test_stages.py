@@ -98,3 +98,26 @@ def test_iteration_two_needs_iteration_one(tiny_cfg):
         stages.sample_stage(tiny_cfg.replace(iteration=2), stages.make_store(tiny_cfg))
     with pytest.raises(TaskDataError, match="Unknown stage"):
         stages.run_stages(tiny_cfg, ["sampel"])
+
+
+def test_the_same_loop_runs_on_python_tasks(tiny_cfg, tmp_path):
+    """Only the task kind differs: MBPP-layout problems go through all five stages."""
+    problems = [
+        {"task_id": 1, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b",
+         "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"], "test_setup_code": "", "challenge_test_list": []},
+        {"task_id": 2, "text": "Write a function to reverse a string.", "code": "def rev(s):\n    return s[::-1]",
+         "test_list": ["assert rev('ab') == 'ba'"], "test_setup_code": "", "challenge_test_list": []},
+    ]
+    path = tmp_path / "mbpp.jsonl"
+    path.write_text("\n".join(json.dumps(p) for p in problems) + "\n")
+    cfg = tiny_cfg.replace(task_kind="python", train_tasks=str(path), eval_tasks=str(path), train_limit=None,
+                           eval_limit=None, baseline=False)
+    summaries = stages.run_iteration(cfg)
+    assert [s["stage"] for s in summaries] == ["sample", "verify", "pair", "train", "evaluate"]
+    store = LocalStore(cfg.store_dir)
+    verdicts = [json.loads(line) for line in store.fetch(1, "verdicts").read_text().splitlines()]
+    assert len(verdicts) == 4 and all(not v["correct"] for v in verdicts)
+    pairs = load_from_disk(str(store.fetch(1, "preferences")))
+    assert pairs[0]["chosen"][0]["content"] == "```python\ndef add(a, b):\n    return a + b\n```"
+    assert "Your code should pass these tests:\nassert add(1, 2) == 3" in pairs[0]["prompt"][-1]["content"]
+    assert store.read_json(1, "metrics")["eval"]["n"] == 2
