@@ -28,7 +28,7 @@ def run_notebooks(cfg: LoopConfig, preset: str, params: dict[str, Any]) -> list[
     """Execute the stage notebooks of ``cfg.iteration`` in order; returns the executed copies."""
     import papermill as pm
 
-    store = make_store(cfg)
+    store = make_store(cfg)  # checks the store (Hub token, network) before hours of work
     executed = []
     for stage in iteration_stages(cfg, store):
         t = 0 if stage == "baseline" else cfg.iteration

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .config import LoopConfig
-from .errors import StoreError, TaskDataError
+from .errors import TaskDataError
 from .evaluation import plot_history, summarize, summarize_by
 from .pairing import build_preferences
 from .prompts import build_messages
@@ -27,12 +27,12 @@ STAGES = ("sample", "verify", "pair", "train", "evaluate")
 
 
 def make_store(cfg: LoopConfig) -> LocalStore:
-    """The local store, or the Hub store when a Hub repo is configured."""
-    if cfg.hub_model_repo or cfg.hub_dataset_repo:
-        from .hub import make_store as make_hub_store
+    """The local store, or the Hub store when a Hub repo is configured; checked before any long work."""
+    from .hub import make_store as make_any_store
 
-        return make_hub_store(cfg)
-    return LocalStore(cfg.store_dir)
+    store = make_any_store(cfg)
+    store.preflight()
+    return store
 
 
 def train_tasks(cfg: LoopConfig) -> dict[str, Task]:
@@ -47,9 +47,6 @@ def adapter_of(store: LocalStore, iteration: int) -> Path | None:
     """The adapter that makes M(iteration); None for the base model M(0)."""
     if iteration == 0:
         return None
-    if not store.has(iteration, "adapter"):
-        raise StoreError(f"M({iteration}) is needed but iteration {iteration} has no adapter in {store.root}. "
-                         f"Run iteration {iteration} first: `papermill notebooks/iterate.ipynb out.ipynb -p iteration {iteration}`.")
     return store.fetch(iteration, "adapter")
 
 
@@ -67,7 +64,7 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         sampler = None
         shards = _shards(tasks, cfg.shard_size)
         for index, shard in enumerate(shards):
-            if store.has_shard(t, "samples", index) and not cfg.force:
+            if not cfg.force and store.has_shard(t, "samples", index):
                 continue
             sampler = sampler or make_sampler(cfg, adapter, desc=f"sampling M({t - 1})")
             outputs = sampler.generate([build_messages(task, cfg.prompt_template, cfg.system_prompt) for task in shard],
@@ -93,7 +90,7 @@ def verify_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         samples = _read_jsonl(store.fetch(t, "samples"))
         shards = _shards(samples, cfg.shard_size * cfg.num_samples)
         for index, shard in enumerate(shards):
-            if store.has_shard(t, "verdicts", index) and not cfg.force:
+            if not cfg.force and store.has_shard(t, "verdicts", index):
                 continue
             verdicts = verify_candidates(tasks, [(r["task_id"], r["completion"]) for r in shard],
                                          timeout_s=cfg.exec_timeout_s, workers=cfg.workers, max_rows=cfg.max_rows,
@@ -142,8 +139,14 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
                 "Set no_correct: gold (use the gold solution as chosen), or sample more (num_samples, temperature).")
         dataset = load_from_disk(str(preferences))
         previous = adapter_of(store, t - 1)
+        checkpoints = store.iteration_dir(t) / "checkpoints"
+        resume_from = None
+        if not cfg.force and not any(checkpoints.glob("checkpoint-*")):
+            resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / "hub-checkpoint")
         with store.writing(t, "adapter") as path:
-            result = train_adapter(cfg, dataset, path, previous, store.iteration_dir(t) / "checkpoints")
+            result = train_adapter(cfg, dataset, path, previous, checkpoints, hub_args=store.trainer_hub_args(t),
+                                   resume_from=resume_from)
+        store.drop_trainer_checkpoints(t)
     return _train_summary(t, result.log_history)
 
 
@@ -193,12 +196,12 @@ STAGE_FUNCTIONS: dict[str, Callable[[LoopConfig, LocalStore], dict]] = {
 }
 
 
-def run_stages(cfg: LoopConfig, stages: Sequence[str]) -> list[dict]:
+def run_stages(cfg: LoopConfig, stages: Sequence[str], store: LocalStore | None = None) -> list[dict]:
     """Run the named stages in order (``baseline`` evaluates M(0)); returns their summaries."""
     unknown = [s for s in stages if s not in (*STAGES, "baseline")]
     if unknown:
         raise TaskDataError(f"Unknown stage(s) {unknown}; stages are {['baseline', *STAGES]}.")
-    store = make_store(cfg)
+    store = store or make_store(cfg)
     summaries = []
     for name in stages:
         if name == "baseline":
@@ -218,7 +221,8 @@ def iteration_stages(cfg: LoopConfig, store: LocalStore) -> list[str]:
 
 def run_iteration(cfg: LoopConfig) -> list[dict]:
     """One whole iteration without notebooks (the CLI's ``iterate``)."""
-    return run_stages(cfg, iteration_stages(cfg, make_store(cfg)))
+    store = make_store(cfg)
+    return run_stages(cfg, iteration_stages(cfg, store), store)
 
 
 def _train_summary(t: int, log_history: list[dict]) -> dict:

@@ -129,6 +129,20 @@ class LocalStore:
                 found.append(int(suffix))
         return sorted(found)
 
+    def preflight(self) -> None:
+        """Check, before a long stage, that artifacts can be published (nothing to check locally)."""
+
+    def trainer_hub_args(self, iteration: int) -> dict[str, Any]:
+        """Trainer arguments that publish training checkpoints as they are saved (none locally)."""
+        return {}
+
+    def pull_trainer_checkpoint(self, iteration: int, dest: Path) -> Path | None:
+        """A published training checkpoint of iteration t to resume from (local checkpoints are found directly)."""
+        return None
+
+    def drop_trainer_checkpoints(self, iteration: int) -> None:
+        """Forget published training checkpoints once the adapter is published (nothing to do locally)."""
+
     def _publish(self, iteration: int, artifact: str, path: Path) -> None:
         """Hook for remote stores: called once an artifact is complete locally."""
 

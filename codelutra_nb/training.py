@@ -39,8 +39,8 @@ def lora_config(cfg: LoopConfig):
                       target_modules=cfg.lora_targets, task_type="CAUSAL_LM")
 
 
-def dpo_config(cfg: LoopConfig, output_dir: Path, n_rows: int):
-    """TRL's DPOConfig for the dual loss and the optimiser settings in ``cfg``."""
+def dpo_config(cfg: LoopConfig, output_dir: Path, n_rows: int, hub_args: dict | None = None):
+    """TRL's DPOConfig for the dual loss and the optimiser settings in ``cfg`` (``hub_args``: checkpoint pushing)."""
     from trl import DPOConfig
 
     dtype = _dtype_flags(cfg)
@@ -67,14 +67,16 @@ def dpo_config(cfg: LoopConfig, output_dir: Path, n_rows: int):
         disable_tqdm=False,
         **dtype,
         **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {}),
+        **(hub_args or {}),
     )
 
 
 def train_adapter(cfg: LoopConfig, dataset: Dataset, output_dir: Path, previous_adapter: Path | None,
-                  checkpoint_dir: Path) -> TrainResult:
+                  checkpoint_dir: Path, *, hub_args: dict | None = None, resume_from: Path | None = None) -> TrainResult:
     """Train M(t) from M(t-1) = base + ``previous_adapter`` and save the adapter to ``output_dir``.
 
-    Checkpoints go to ``checkpoint_dir``; a rerun after a crash resumes from the last one.
+    Checkpoints go to ``checkpoint_dir`` (and to the Hub with ``hub_args``); a rerun after a crash resumes
+    from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub).
     """
     from peft import PeftModel, get_peft_model, load_peft_weights, prepare_model_for_kbit_training, \
         set_peft_model_state_dict
@@ -93,13 +95,15 @@ def train_adapter(cfg: LoopConfig, dataset: Dataset, output_dir: Path, previous_
     else:
         model = get_peft_model(model, lora_config(cfg))  # zero-initialised: the reference copy is the base model
     train_rows = dataset.select_columns(["prompt", "chosen", "rejected"])
-    trainer = DPOTrainer(model=model, args=dpo_config(cfg, checkpoint_dir, len(train_rows)),
+    trainer = DPOTrainer(model=model, args=dpo_config(cfg, checkpoint_dir, len(train_rows), hub_args),
                          train_dataset=train_rows, processing_class=tokenizer)
     if pin_to_base:
         # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
         set_peft_model_state_dict(trainer.model, load_peft_weights(str(previous_adapter)), adapter_name="default")
-    resume = any(checkpoint_dir.glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    if any(checkpoint_dir.glob("checkpoint-*")):
+        trainer.train(resume_from_checkpoint=True)
+    else:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     output_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(str(output_dir), selected_adapters=["default"])
     history = trainer.state.log_history

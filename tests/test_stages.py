@@ -94,7 +94,7 @@ def test_no_pairs_at_all_is_a_clear_error(tiny_cfg):
 
 
 def test_iteration_two_needs_iteration_one(tiny_cfg):
-    with pytest.raises(StoreError, match=r"iteration 1 has no adapter.*-p iteration 1"):
+    with pytest.raises(StoreError, match=r"Iteration 1 has no .adapter.*-p iteration 1"):
         stages.sample_stage(tiny_cfg.replace(iteration=2), stages.make_store(tiny_cfg))
     with pytest.raises(TaskDataError, match="Unknown stage"):
         stages.run_stages(tiny_cfg, ["sampel"])

@@ -33,13 +33,15 @@ class SQLTask(Task):
     Attributes:
         db_id: Database name, as in Spider's ``db_id``.
         db_path: Path of the SQLite file the queries run on.
-        schema: The ``CREATE TABLE`` statements shown in the prompt.
+        schema: The ``CREATE TABLE`` statements (``{schema}`` in a prompt template).
+        tables: The same tables as ``name(column, ...)`` lines (``{tables}``), a third of the tokens.
     """
 
     kind: str = "sql"
     db_id: str
     db_path: str
     schema: str
+    tables: str = ""
 
     def prompt_fields(self) -> dict[str, str]:
-        return {"question": self.question, "schema": self.schema, "db_id": self.db_id}
+        return {"question": self.question, "schema": self.schema, "tables": self.tables, "db_id": self.db_id}

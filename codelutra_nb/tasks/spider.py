@@ -69,7 +69,8 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
             missing_dbs.setdefault(db_id, (index, db_path))
             continue
         tasks.append(SQLTask(task_id=task_id, question=record["question"], reference=record["query"],
-                             db_id=db_id, db_path=str(db_path), schema=_schema(db_path)))
+                             db_id=db_id, db_path=str(db_path), schema=_schema(db_path),
+                             tables=_tables(db_path)))
     if missing_dbs:
         db_id, (index, db_path) = next(iter(missing_dbs.items()))
         others = sorted(set(missing_dbs) - {db_id})
@@ -158,6 +159,30 @@ def _read_records(path: Path) -> list:
 def _schema(db_path: Path) -> str:
     stat = db_path.stat()
     return _schema_of(str(db_path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _tables(db_path: Path) -> str:
+    stat = db_path.stat()
+    return _tables_of(str(db_path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _tables_of(db_path: str, mtime_ns: int, size: int) -> str:
+    """One line per table, ``name(column, column, ...)``: a schema in a third of the tokens."""
+    from ..execution.sql import connect_read_only
+
+    conn = connect_read_only(Path(db_path))
+    try:
+        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid")]
+        return "\n".join(f"{n}({', '.join(c[1] for c in conn.execute(f'PRAGMA table_info({_quote(n)})'))})"
+                         for n in names)
+    finally:
+        conn.close()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 @lru_cache(maxsize=256)
