@@ -28,30 +28,9 @@ from codelutra_nb.execution.sql import verify_sql  # noqa: E402
 from codelutra_nb.tasks.spider import load_sql_tasks  # noqa: E402
 
 SPIDER = REPO.parent / "shared" / "data" / "spider"
-DEPARTMENT_STORE_QUESTIONS = [
-    ("How many customers are there?", "SELECT count(*) FROM Customers"),
-    ("List the names of all staff in alphabetical order.", "SELECT staff_name FROM Staff ORDER BY staff_name"),
-    ("What are the names and phone numbers of all suppliers?", "SELECT supplier_name, supplier_phone FROM Suppliers"),
-    ("What is the average price of the products of each type?",
-     "SELECT product_type_code, avg(product_price) FROM Products GROUP BY product_type_code"),
-    ("Which product is the most expensive?", "SELECT product_name FROM Products ORDER BY product_price DESC LIMIT 1"),
-    ("How many orders have each status?",
-     "SELECT order_status_code, count(*) FROM Customer_Orders GROUP BY order_status_code"),
-    ("What are the names of the customers who pay by credit card?",
-     "SELECT customer_name FROM Customers WHERE payment_method_code = 'Credit Card'"),
-    ("What are the names of the departments of store 5?",
-     "SELECT department_name FROM Departments WHERE dept_store_id = 5"),
-    ("What are the names of the customers who placed at least one order?",
-     "SELECT DISTINCT T1.customer_name FROM Customers AS T1 JOIN Customer_Orders AS T2 "
-     "ON T1.customer_id = T2.customer_id"),
-    ("How many stores does each chain have? Give the chain name and the count.",
-     "SELECT T1.dept_store_chain_name, count(*) FROM Department_Store_Chain AS T1 JOIN Department_Stores AS T2 "
-     "ON T1.dept_store_chain_id = T2.dept_store_chain_id GROUP BY T1.dept_store_chain_id"),
-    ("What are the names of the products that were never ordered?",
-     "SELECT product_name FROM Products WHERE product_id NOT IN (SELECT product_id FROM Order_Items)"),
-    ("What is the highest total value purchased from a supplier?",
-     "SELECT max(total_value_purchased) FROM Product_Suppliers"),
-]
+# Written for department_store in Spider's style (Spider's dev split has none); shared with the tests.
+DEPARTMENT_STORE_QUESTIONS = [(r["question"], r["query"]) for r in json.loads(
+    (REPO / "tests" / "data" / "department_store_questions.json").read_text())]
 
 
 def department_store_file(folder: Path) -> Path:

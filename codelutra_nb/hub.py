@@ -179,18 +179,11 @@ class HubStore(LocalStore):
         """True if the artifact is in the local folder or on the Hub."""
         return super().has(iteration, artifact) or bool(self._remote_files(iteration, artifact)[1])
 
-    def fetch(self, iteration: int, artifact: str) -> Path:
-        """Local path of a finished artifact, pulled from the Hub if needed."""
-        path = self.path(iteration, artifact)
-        if not path.exists():
-            self._pull(iteration, artifact, path)
-        if not path.exists():
-            raise StoreError(
-                f"Iteration {iteration} has no {artifact!r}: not in {path} and not on the Hub "
+    def _missing(self, iteration: int, artifact: str, path: Path) -> str:
+        return (f"Iteration {iteration} has no {artifact!r}: not in {path} and not on the Hub "
                 f"({self._where(iteration, artifact)}). Produce it by running iteration {iteration} with the same "
                 f"hub_model_repo / hub_dataset_repo, e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration "
                 f"{iteration}`; if it was pushed elsewhere, check the repo ids and that the token can read them.")
-        return path
 
     def iterations_with(self, artifact: str) -> list[int]:
         """Iterations with a finished copy of ``artifact`` locally or on the Hub, ascending."""

@@ -63,11 +63,12 @@ class LocalStore:
         if not path.exists():
             self._pull(iteration, artifact, path)
         if not path.exists():
-            raise StoreError(
-                f"Iteration {iteration} has no {artifact!r} (looked for {path}). "
-                f"Run the stage that makes it first, e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration {iteration}`."
-            )
+            raise StoreError(self._missing(iteration, artifact, path))
         return path
+
+    def _missing(self, iteration: int, artifact: str, path: Path) -> str:
+        return (f"Iteration {iteration} has no {artifact!r} (looked for {path}). Run the stage that makes it first, "
+                f"e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration {iteration}`.")
 
     def has_shard(self, iteration: int, artifact: str, index: int) -> bool:
         path = self.shard_path(iteration, artifact, index)
