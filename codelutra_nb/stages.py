@@ -8,6 +8,7 @@ crashed run continues after the last finished shard with the same samples.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -140,6 +141,8 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         dataset = load_from_disk(str(preferences))
         previous = adapter_of(store, t - 1)
         checkpoints = store.iteration_dir(t) / "checkpoints"
+        if cfg.force:
+            shutil.rmtree(checkpoints, ignore_errors=True)  # a forced rerun must not resume the old training
         resume_from = None
         if not cfg.force and not any(checkpoints.glob("checkpoint-*")):
             resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / "hub-checkpoint")

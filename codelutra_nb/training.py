@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
+from trl import DPOTrainer
 
 from .config import LoopConfig
 
@@ -80,10 +81,11 @@ def train_adapter(cfg: LoopConfig, dataset: Dataset, output_dir: Path, previous_
     """
     from peft import PeftModel, get_peft_model, load_peft_weights, prepare_model_for_kbit_training, \
         set_peft_model_state_dict
-    from trl import DPOTrainer
+    from transformers import set_seed
 
     from .models import load_base_model, load_tokenizer
 
+    set_seed(cfg.seed)  # the fresh LoRA weights are drawn before the Trainer seeds anything
     tokenizer = load_tokenizer(cfg)
     tokenizer.padding_side = "right"
     model = load_base_model(cfg)
@@ -95,7 +97,7 @@ def train_adapter(cfg: LoopConfig, dataset: Dataset, output_dir: Path, previous_
     else:
         model = get_peft_model(model, lora_config(cfg))  # zero-initialised: the reference copy is the base model
     train_rows = dataset.select_columns(["prompt", "chosen", "rejected"])
-    trainer = DPOTrainer(model=model, args=dpo_config(cfg, checkpoint_dir, len(train_rows), hub_args),
+    trainer = _DPOTrainer(model=model, args=dpo_config(cfg, checkpoint_dir, len(train_rows), hub_args),
                          train_dataset=train_rows, processing_class=tokenizer)
     if pin_to_base:
         # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
@@ -109,6 +111,15 @@ def train_adapter(cfg: LoopConfig, dataset: Dataset, output_dir: Path, previous_
     history = trainer.state.log_history
     (output_dir / TRAIN_LOG).write_text(json.dumps(history, indent=1))
     return TrainResult(output_dir, history)
+
+
+class _DPOTrainer(DPOTrainer):
+    """DPOTrainer whose checkpoints carry no PEFT model card: that card names a local base model path as
+    ``base_model``, which the Hub refuses, so checkpoint pushes of a locally stored base model would fail."""
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict)
+        Path(output_dir or self.args.output_dir, "README.md").unlink(missing_ok=True)
 
 
 def _dtype_flags(cfg: LoopConfig) -> dict:
