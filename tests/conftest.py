@@ -43,12 +43,12 @@ def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
 
 @pytest.fixture
 def tiny_cfg(tiny_model_dir, tmp_path):
-    """Demo config on the tiny model, small enough for unit tests."""
+    """Demo config on the tiny model, small enough for unit tests (float32: the same numbers on every CPU)."""
     from codelutra_nb.config import load_config
 
     return load_config("demo", base_model=str(tiny_model_dir), store_dir=str(tmp_path / "store"), num_samples=2,
                        max_new_tokens=8, eval_max_new_tokens=8, train_limit=4, eval_limit=3, max_length=256,
-                       train_batch_size=2, workers=1)
+                       train_batch_size=2, workers=1, dtype="float32")
 
 
 def shared_data(*parts: str) -> Path:
