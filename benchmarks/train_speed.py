@@ -17,16 +17,17 @@ from pathlib import Path
 from datasets import Dataset
 
 from codelutra_nb.config import load_config
-from codelutra_nb.prompts import build_messages, format_answer
-from codelutra_nb.stages import train_tasks
+from codelutra_nb.kinds import get_kind, load_tasks
+from codelutra_nb.methods import get_method
+from codelutra_nb.prompts import build_messages
 from codelutra_nb.training import train_adapter
 
 
 def pairs(n: int) -> Dataset:
-    tasks = list(train_tasks(load_config()).values())[:n]
+    tasks = list(load_tasks(load_config().tasks, "train").values())[:n]
     return Dataset.from_list([{
         "prompt": build_messages(t),
-        "chosen": [{"role": "assistant", "content": format_answer(t.reference, "sql")}],
+        "chosen": [{"role": "assistant", "content": get_kind("sql").format_answer(t.reference)}],
         "rejected": [{"role": "assistant", "content": "SELECT * FROM " + t.schema.split()[2] + ";"}],
     } for t in tasks])
 
@@ -35,7 +36,8 @@ def rate(settings: dict, data: Dataset) -> float:
     cfg = load_config(**settings)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        train_adapter(cfg, data, Path(tmp) / "adapter", None, Path(tmp) / "checkpoints")
+        train_adapter(cfg.model, cfg.training, get_method(cfg.run.method), data, Path(tmp) / "adapter", None,
+                      Path(tmp) / "checkpoints", seed=cfg.run.seed)
         return len(data) / (time.perf_counter() - started)
 
 

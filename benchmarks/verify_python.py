@@ -29,13 +29,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from codelutra_nb.execution.python_sandbox import (  # noqa: E402
+from codelutra_nb.kinds.python.sandbox import (  # noqa: E402
     apply_rlimits,
     isolation_report,
     sandbox_env,
     verify_python,
 )
-from codelutra_nb.tasks.python import (  # noqa: E402
+from codelutra_nb.kinds.python.tasks import (  # noqa: E402
     PythonTask,
     check_code,
     load_python_tasks,

@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from codelutra_nb.execution.sql import verify_sql  # noqa: E402
-from codelutra_nb.tasks.spider import load_sql_tasks  # noqa: E402
+from codelutra_nb.kinds.sql.execution import verify_sql  # noqa: E402
+from codelutra_nb.kinds.sql.tasks import load_sql_tasks  # noqa: E402
 
 SPIDER = REPO.parent / "shared" / "data" / "spider"
 # Written for department_store in Spider's style (Spider's dev split has none); shared with the tests.

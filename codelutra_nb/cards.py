@@ -12,6 +12,7 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
+from . import layout
 from .config import EMBEDDED_MODEL
 from .verdicts import CATEGORIES
 
@@ -89,10 +90,10 @@ from datasets import load_dataset
 pairs = load_dataset("{{ repo_id }}", "iter-{{ latest_iteration }}", split="train")
 ```
 
-Files of iteration t, under `iter-<t>/`: `samples.jsonl` (sampled programs), `verdicts.jsonl` (their execution
-outcomes), `preferences/*.parquet` (the pairs) and `preferences/save_to_disk/` (the same pairs as written by
-`Dataset.save_to_disk`), `metrics.json` (held-out evaluation), `notebooks/` (the executed notebooks) and
-`*.shards/` (checkpoints of long stages).
+Files of iteration t, under `iter-<t>/`: `{{ files.samples }}` (sampled programs), `{{ files.verdicts }}` (their
+execution outcomes), `{{ files.preferences }}/*.parquet` (the pairs) and `{{ files.preferences }}/{{ saved }}/` (the
+same pairs as written by `Dataset.save_to_disk`), `{{ files.metrics }}` (held-out evaluation), `{{ files.notebooks }}/`
+(the executed notebooks) and `*.shards/` (checkpoints of long stages).
 
 Iterations with preference pairs: {{ iterations_list }}.
 
@@ -221,7 +222,8 @@ def dataset_card(
     """
     its = sorted({int(t) for t in iterations})
     configs = [
-        {"config_name": f"iter-{t}", "data_files": [{"split": "train", "path": f"iter-{t}/preferences/*.parquet"}],
+        {"config_name": layout.iteration_dir(t),
+         "data_files": [{"split": "train", "path": f"{layout.artifact_path(t, 'preferences')}/*.parquet"}],
          **({"default": True} if t == its[-1] else {})}
         for t in its
     ]
@@ -240,4 +242,6 @@ def dataset_card(
         latest_iteration=its[-1] if its else 1,
         iterations_list=", ".join(f"`iter-{t}`" for t in its) or "none yet",
         metrics_table=metrics_table(metrics, revision_links=model_repo is not None),
+        files=layout.ARTIFACTS,
+        saved=layout.PREFERENCES_SAVED,
     )

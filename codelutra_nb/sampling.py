@@ -1,14 +1,16 @@
 """Stage 1 engine: K candidate programs per question from M(t-1).
 
-`Sampler` is the interface; `TransformersSampler` batches sequences of many
-questions into each ``generate`` call (one question per call ran at 29 tok/s
-with the embedded model here, sixteen at 126 tok/s). `VLLMSampler` is the GPU
-backend, imported only when chosen.
+`Sampler` is the interface and `SAMPLERS` the registry the ``sampler``
+parameter names. `TransformersSampler` batches sequences of many questions into
+each ``generate`` call (one question per call ran at 29 tok/s with the embedded
+model here, sixteen at 126 tok/s). `VLLMSampler` is the GPU backend; vLLM is
+imported only when it is chosen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,8 +19,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from .config import LoopConfig
-from .extraction import code_complete
+from .config import ModelParams
+from .errors import ConfigError
 
 Conversation = list[dict[str, str]]
 
@@ -27,8 +29,8 @@ Conversation = list[dict[str, str]]
 class GenerationSettings:
     """How to decode: ``n`` samples per prompt; ``greedy`` ignores temperature and top_p.
 
-    ``stop_kind`` (``"sql"``/``"python"``) ends a sequence as soon as its program is complete
-    (`code_complete`): what follows could not change the extracted program, so results are the same.
+    ``stop`` (a task kind's ``code_complete``) ends a sequence as soon as its program is complete:
+    what follows could not change the extracted program, so results are the same.
     """
 
     n: int
@@ -36,10 +38,15 @@ class GenerationSettings:
     top_p: float
     max_new_tokens: int
     greedy: bool = False
-    stop_kind: str | None = None
+    stop: Callable[[str], bool] | None = None
 
 
 class Sampler(Protocol):
+    @classmethod
+    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str) -> Sampler:
+        """The sampler serving M = base + ``adapter``."""
+        ...
+
     def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
         """``settings.n`` completions per conversation, in order; deterministic for a given seed."""
         ...
@@ -51,6 +58,12 @@ class TransformersSampler:
     def __init__(self, model, tokenizer, batch_size: int = 16, progress: bool = True, desc: str = "sampling"):
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.progress, self.desc = batch_size, progress, desc
+
+    @classmethod
+    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str) -> TransformersSampler:
+        from .models import load_policy, load_tokenizer
+
+        return cls(load_policy(model, adapter), load_tokenizer(model), batch_size=batch_size, desc=desc)
 
     def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
         tok = self.tokenizer
@@ -67,7 +80,7 @@ class TransformersSampler:
             enc = tok([prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True,
                       add_special_tokens=False).to(device)
             prompt_len = enc["input_ids"].shape[1]
-            stopping = [_CodeComplete(tok, prompt_len, settings.stop_kind)] if settings.stop_kind else []
+            stopping = [_CodeComplete(tok, prompt_len, settings.stop)] if settings.stop else []
             with torch.inference_mode():
                 out = self.model.generate(**enc, do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
                                           pad_token_id=tok.pad_token_id, eos_token_id=_stop_ids(tok),
@@ -84,15 +97,22 @@ class TransformersSampler:
 class VLLMSampler:
     """Generation with vLLM on a GPU (``pip install vllm``); the adapter is served as a LoRA request."""
 
-    def __init__(self, model_path: str, adapter: Path | None, lora_r: int):
+    def __init__(self, model_path: str, adapter: Path | None):
         try:
             from vllm import LLM
             from vllm.lora.request import LoRARequest
         except ImportError as exc:
             raise ImportError("sampler='vllm' needs vLLM on a CUDA machine: `pip install vllm`, "
                               "or set sampler: transformers.") from exc
-        self.llm = LLM(model=model_path, enable_lora=adapter is not None, max_lora_rank=max(lora_r, 8))
+        rank = json.loads((adapter / "adapter_config.json").read_text())["r"] if adapter is not None else 8
+        self.llm = LLM(model=model_path, enable_lora=adapter is not None, max_lora_rank=max(rank, 8))
         self.lora = LoRARequest("policy", 1, str(adapter)) if adapter is not None else None
+
+    @classmethod
+    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str) -> VLLMSampler:
+        from .models import resolve_base_model
+
+        return cls(resolve_base_model(model), adapter)
 
     def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
         from vllm import SamplingParams
@@ -103,21 +123,26 @@ class VLLMSampler:
         return [[c.text for c in o.outputs] for o in outputs]
 
 
-def make_sampler(cfg: LoopConfig, adapter: Path | None, *, desc: str = "sampling", batch_size: int | None = None) -> Sampler:
-    """The sampler ``cfg.sampler`` names, serving M = base + ``adapter``."""
-    from .models import load_policy, load_tokenizer, resolve_base_model
+SAMPLERS: dict[str, type[Sampler]] = {
+    "transformers": TransformersSampler,
+    "vllm": VLLMSampler,
+}
+"""Backend name (the ``sampler`` parameter) -> its class."""
 
-    if cfg.sampler == "vllm":
-        return VLLMSampler(resolve_base_model(cfg), adapter, cfg.lora_r)
-    return TransformersSampler(load_policy(cfg, adapter), load_tokenizer(cfg),
-                               batch_size=batch_size or cfg.sample_batch_size, desc=desc)
+
+def make_sampler(backend: str, model: ModelParams, adapter: Path | None, *, batch_size: int,
+                 desc: str = "sampling") -> Sampler:
+    """The sampler ``backend`` names, serving M = base + ``adapter``."""
+    if backend not in SAMPLERS:
+        raise ConfigError(f"Unknown sampler {backend!r}; known samplers: {sorted(SAMPLERS)}.")
+    return SAMPLERS[backend].create(model, adapter, batch_size=batch_size, desc=desc)
 
 
 class _CodeComplete(StoppingCriteria):
-    """Per-row stop once the generated text holds a complete program of ``kind``."""
+    """Per-row stop once the generated text holds a complete program (``complete(text)`` is true)."""
 
-    def __init__(self, tokenizer, prompt_len: int, kind: str):
-        self.tokenizer, self.prompt_len, self.kind = tokenizer, prompt_len, kind
+    def __init__(self, tokenizer, prompt_len: int, complete: Callable[[str], bool]):
+        self.tokenizer, self.prompt_len, self.complete = tokenizer, prompt_len, complete
         self.done: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
@@ -126,7 +151,7 @@ class _CodeComplete(StoppingCriteria):
         rows = (~self.done).nonzero().flatten().tolist()
         texts = self.tokenizer.batch_decode(input_ids[rows, self.prompt_len:], skip_special_tokens=True)
         for row, text in zip(rows, texts):
-            self.done[row] = code_complete(text, self.kind)
+            self.done[row] = self.complete(text)
         return self.done.clone()
 
 

@@ -1,9 +1,10 @@
-"""Where each iteration's artifacts live: a local folder per iteration.
+"""Where each iteration's artifacts live: a local folder per iteration (file names in `codelutra_nb.layout`).
 
 An artifact is written under a temporary name and moved into place only when
 complete, so a crash never leaves a half-written artifact that a rerun would
 mistake for a finished stage. Other stores (the Hub) subclass `LocalStore`
-and publish in `_publish` / pull in `_pull`.
+and publish in `_publish` / pull in `_pull`; `open_store` picks the store a
+config asks for.
 """
 
 from __future__ import annotations
@@ -13,26 +14,33 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import layout
 from .errors import StoreError
+from .jsonl import read_jsonl
 
-ARTIFACTS: dict[str, str] = {
-    "samples": "samples.jsonl",
-    "verdicts": "verdicts.jsonl",
-    "preferences": "preferences",
-    "adapter": "adapter",
-    "evaluation": "eval.jsonl",
-    "metrics": "metrics.json",
-    "timings": "timings.json",
-    "notebooks": "notebooks",
-}
+if TYPE_CHECKING:
+    from .config import LoopConfig
 
 
-def _check_artifact(artifact: str) -> str:
-    if artifact not in ARTIFACTS:
-        raise StoreError(f"Unknown artifact {artifact!r}; known artifacts are {sorted(ARTIFACTS)}.")
-    return ARTIFACTS[artifact]
+def open_store(cfg: LoopConfig, *, check: bool = True) -> LocalStore:
+    """The store ``cfg`` asks for: a `HubStore` when a Hub repo is set, else a `LocalStore` in ``store_dir``.
+
+    With ``check``, `LocalStore.preflight` runs first (Hub token, network, repos), before any long work;
+    a chain of stage notebooks checks once and passes ``check=False`` to each stage.
+    """
+    run = cfg.run
+    if run.hub_model_repo or run.hub_dataset_repo:
+        from .hub import HubStore
+
+        store: LocalStore = HubStore(run.store_dir, model_repo=run.hub_model_repo, dataset_repo=run.hub_dataset_repo,
+                                     private=run.hub_private, params=cfg.to_dict(), base_model=cfg.model.base_model)
+    else:
+        store = LocalStore(run.store_dir)
+    if check:
+        store.preflight()
+    return store
 
 
 class LocalStore:
@@ -42,16 +50,19 @@ class LocalStore:
         self.root = Path(root)
 
     def iteration_dir(self, iteration: int) -> Path:
-        return self.root / f"iter-{iteration}"
+        return self.root / layout.iteration_dir(iteration)
 
     def path(self, iteration: int, artifact: str) -> Path:
         """Final local path of an artifact (it may not exist yet)."""
-        return self.iteration_dir(iteration) / _check_artifact(artifact)
+        return self.root / layout.artifact_path(iteration, artifact)
 
     def shard_path(self, iteration: int, artifact: str, index: int) -> Path:
         """Path of checkpoint shard ``index`` of a long stage's artifact (``samples``, ``verdicts``)."""
-        name = _check_artifact(artifact)
-        return self.iteration_dir(iteration) / f"{name}.shards" / f"{index:05d}.jsonl"
+        return self.root / layout.shard_path(iteration, artifact, index)
+
+    def join_shards(self, iteration: int, artifact: str, n: int) -> list[dict]:
+        """The records of shards ``0 .. n-1``, in order."""
+        return [record for index in range(n) for record in read_jsonl(self.shard_path(iteration, artifact, index))]
 
     def has(self, iteration: int, artifact: str) -> bool:
         """Whether a complete copy of the artifact exists."""
@@ -120,18 +131,32 @@ class LocalStore:
     def read_json(self, iteration: int, artifact: str) -> Any:
         return json.loads(self.fetch(iteration, artifact).read_text())
 
+    def record_time(self, iteration: int, stage: str, seconds: float) -> None:
+        """Add a stage's wall time to the iteration's ``timings``."""
+        timings = self.read_json(iteration, "timings") if self.has(iteration, "timings") else {}
+        self.write_json(iteration, "timings", timings | {stage: round(seconds, 1)})
+
+    def iterations(self) -> list[int]:
+        """Iterations with a local folder, ascending."""
+        found = (layout.iteration_of(d.name) for d in self.root.glob("iter-*") if d.is_dir())
+        return sorted(t for t in found if t is not None)
+
     def iterations_with(self, artifact: str) -> list[int]:
         """Iterations that hold a finished copy of ``artifact``, ascending."""
-        name = _check_artifact(artifact)
-        found = []
-        for d in self.root.glob("iter-*"):
-            suffix = d.name.removeprefix("iter-")
-            if suffix.isdigit() and (d / name).exists():
-                found.append(int(suffix))
-        return sorted(found)
+        layout.check_artifact(artifact)
+        return [t for t in self.iterations() if self.path(t, artifact).exists()]
 
     def preflight(self) -> None:
-        """Check, before a long stage, that artifacts can be published (nothing to check locally)."""
+        """Check, before a long stage, that artifacts can be published; move shards of an older layout into place."""
+        for t in self.iterations():
+            for artifact in layout.SHARDED_ARTIFACTS:
+                legacy = self.root / layout.legacy_shard_dir(t, artifact)
+                if legacy.is_dir():
+                    current = self.shard_path(t, artifact, 0).parent
+                    if current.exists():
+                        raise StoreError(f"{self.iteration_dir(t)} holds shards in both {legacy.name} (before 0.2) "
+                                         f"and {current.name}; delete one of them.")
+                    legacy.rename(current)
 
     def trainer_hub_args(self, iteration: int) -> dict[str, Any]:
         """Trainer arguments that publish training checkpoints as they are saved (none locally)."""

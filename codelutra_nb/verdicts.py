@@ -30,10 +30,5 @@ class Verdict:
     def correct(self) -> bool:
         return self.category is Category.CORRECT
 
-    @property
-    def executable(self) -> bool:
-        """Ran to completion, right or wrong."""
-        return self.category in (Category.CORRECT, Category.WRONG_ANSWER)
-
     def to_dict(self) -> dict:
         return {"category": self.category.value, "correct": self.correct, "message": self.message}

@@ -8,8 +8,8 @@ from codelutra_nb.errors import ConfigError
 
 def test_demo_preset_is_the_default_and_overrides_win():
     cfg = load_config()
-    assert cfg.base_model == "embedded:smollm2-135m-instruct" and cfg.task_kind == "sql"
-    assert load_config(num_samples=8).num_samples == 8
+    assert cfg.model.base_model == "embedded:smollm2-135m-instruct" and cfg.tasks.task_kind == "sql"
+    assert load_config(num_samples=8).sampling.num_samples == 8
 
 
 @pytest.mark.parametrize("preset", sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
@@ -52,7 +52,7 @@ def test_bad_values_say_what_is_allowed(key, value, message):
 
 def test_strings_from_papermill_and_cli_are_coerced():
     cfg = load_config(num_samples="8", load_in_4bit="true", learning_rate="1e-4", workers=None)
-    assert (cfg.num_samples, cfg.load_in_4bit, cfg.learning_rate, cfg.workers) == (8, True, 1e-4, None)
+    assert (cfg.sampling.num_samples, cfg.model.load_in_4bit, cfg.training.learning_rate, cfg.verification.workers) == (8, True, 1e-4, None)
     assert parse_assignments(["num_samples=8", "lora_targets=[q_proj, v_proj]"]) == {
         "num_samples": 8, "lora_targets": ["q_proj", "v_proj"]}
     with pytest.raises(ConfigError, match="key=value"):
@@ -64,13 +64,13 @@ def test_notebook_namespace_takes_params_and_injected_fields():
                  "beta": 0.3, "some_notebook_variable": 1}
     assert namespace_overrides(namespace) == {"num_samples": 6, "beta": 0.3, "iteration": 2, "force": False}
     cfg = config_from_namespace(namespace)
-    assert (cfg.iteration, cfg.num_samples, cfg.beta) == (2, 6, 0.3)
+    assert (cfg.run.iteration, cfg.sampling.num_samples, cfg.training.beta) == (2, 6, 0.3)
     with pytest.raises(ConfigError, match="'num_sample'"):
         config_from_namespace({"params": {"num_sample": 3}})
 
 
 def test_replace_validates():
     cfg = load_config()
-    assert cfg.replace(iteration=0).iteration == 0
+    assert cfg.replace(iteration=0).run.iteration == 0
     with pytest.raises(ConfigError):
         cfg.replace(iteration=-1)

@@ -1,6 +1,15 @@
 import pytest
 
-from codelutra_nb.extraction import code_complete, extract_code
+from codelutra_nb.kinds import get_kind
+
+
+def extract_code(text: str, kind: str) -> str | None:
+    return get_kind(kind).extract_code(text)
+
+
+def code_complete(text: str, kind: str) -> bool:
+    return get_kind(kind).code_complete(text)
+
 
 SQL_CASES = [
     ("SELECT MAX(age) FROM singer;\n\nThe result is: 23", "SELECT MAX(age) FROM singer"),

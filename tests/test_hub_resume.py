@@ -24,8 +24,8 @@ from hub_server import USER, HubServer, configure_clients, serving
 from codelutra_nb import stages
 from codelutra_nb.config import LoopConfig, load_config
 from codelutra_nb.hub import HubStore
-from codelutra_nb.store import LocalStore
-from codelutra_nb.training import TRAIN_LOG
+from codelutra_nb.store import LocalStore, open_store
+from codelutra_nb.layout import TRAINING_LOG, checkpoint_branch
 
 MODEL_REPO = f"{USER}/resume-adapters"
 DATASET_REPO = f"{USER}/resume-data"
@@ -55,7 +55,7 @@ def _on_hub(cfg: LoopConfig) -> LoopConfig:
 
 def _fresh_machine(cfg: LoopConfig, hub: HubServer, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     """Delete the local store folder and the HF caches; the clients cache in ``home`` from now on."""
-    shutil.rmtree(cfg.store_dir)
+    shutil.rmtree(cfg.run.store_dir)
     shutil.rmtree(os.environ["HF_HOME"], ignore_errors=True)
     configure_clients(monkeypatch, hub.url, home)
 
@@ -94,17 +94,16 @@ def test_fresh_machine_runs_iteration_two_from_the_hub_alone(tiny_cfg: LoopConfi
     from transformers import AutoModelForCausalLM
 
     from codelutra_nb.cards import metrics_table
-    from codelutra_nb.hub import make_store as hub_store
 
     cfg = _on_hub(tiny_cfg.replace(train_limit=1))  # 1 question x 2 samples: 2 pairs, one step per iteration
-    assert [s["stage"] for s in stages.run_iteration(cfg)] == ["baseline", *stages.STAGES]
-    first = LocalStore(cfg.store_dir)
+    assert [s["stage"] for s in stages.run_iteration(cfg)] == list(stages.STAGES)
+    first = LocalStore(cfg.run.store_dir)
     trained = {1: _adapter_weights(first.path(1, "adapter"))}
     pairs = {1: load_from_disk(str(first.path(1, "preferences"))).to_list()}
 
     _fresh_machine(cfg, hub, monkeypatch, tmp_path / "hf-home-second-machine")
-    assert [s["stage"] for s in stages.run_iteration(cfg.replace(iteration=2))] == list(stages.STAGES)
-    second = LocalStore(cfg.store_dir)
+    assert [s["stage"] for s in stages.run_iteration(cfg.replace(iteration=2))] == [s for s in stages.STAGES if s != "baseline"]
+    second = LocalStore(cfg.run.store_dir)
     # M(1), which sampled iteration 2 and is its reference, came back from the Hub as trained.
     _assert_same_weights(_adapter_weights(second.path(1, "adapter")), trained[1])
     trained[2] = _adapter_weights(second.path(2, "adapter"))
@@ -123,11 +122,11 @@ def test_fresh_machine_runs_iteration_two_from_the_hub_alone(tiny_cfg: LoopConfi
     for t in (1, 2):
         assert load_dataset(DATASET_REPO, f"iter-{t}", split="train").to_list() == pairs[t]
     for revision, t in (("iter-1", 1), ("iter-2", 2), ("main", 2)):
-        base = AutoModelForCausalLM.from_pretrained(cfg.base_model)
+        base = AutoModelForCausalLM.from_pretrained(cfg.model.base_model)
         model = PeftModel.from_pretrained(base, MODEL_REPO, revision=revision)
         _assert_same_weights(get_peft_model_state_dict(model), trained[t])
 
-    history = stages.history(hub_store(cfg))
+    history = stages.history(open_store(cfg, check=False))
     assert [m["iteration"] for m in history] == [0, 1, 2] and all(m["eval"]["n"] == 3 for m in history)
     card = ModelCard.load(MODEL_REPO)
     rows = [line for line in card.text.splitlines() if line.startswith("| ") and line[2].isdigit()]
@@ -165,15 +164,15 @@ def test_crash_mid_sampling_resumes_on_a_fresh_machine(tiny_cfg: LoopConfig, hub
 
     monkeypatch.setattr(stages, "make_sampler", crashing_sampler)
     local = cfg.replace(store_dir=str(tmp_path / "uninterrupted"), hub_model_repo=None, hub_dataset_repo=None)
-    stages.sample_stage(local, stages.make_store(local))
-    expected = LocalStore(local.store_dir).fetch(1, "samples").read_text()
+    stages.sample_stage(local, open_store(local))
+    expected = LocalStore(local.run.store_dir).fetch(1, "samples").read_text()
     all_seeds = list(seeds)
     assert len(all_seeds) == 3  # one generate call per shard
 
     seeds.clear()
     crash_on_call.append(2)
     with pytest.raises(RuntimeError, match="session died"):
-        stages.sample_stage(cfg, stages.make_store(cfg))
+        stages.sample_stage(cfg, open_store(cfg))
     files = _hub_files(hub, DATASET_REPO, "dataset")
     assert sorted(p for p in files if p.startswith("iter-1/")) == ["iter-1/samples.shards/00000.jsonl"]
     shard0 = files["iter-1/samples.shards/00000.jsonl"]
@@ -181,7 +180,7 @@ def test_crash_mid_sampling_resumes_on_a_fresh_machine(tiny_cfg: LoopConfig, hub
     _fresh_machine(cfg, hub, monkeypatch, tmp_path / "hf-home-fresh")
     seeds.clear()
     crash_on_call.clear()
-    store = stages.make_store(cfg)
+    store = open_store(cfg)
     assert stages.sample_stage(cfg, store)["samples"] == 3 * 2
     assert seeds == all_seeds[1:]  # shards 1 and 2 generated, shard 0 pulled
     assert store.shard_path(1, "samples", 0).read_bytes() == shard0
@@ -216,13 +215,13 @@ def uninterrupted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
     cfg = load_config("demo", base_model=str(tiny_model_dir), store_dir=str(root / "store"), num_samples=2,
                       max_new_tokens=8, eval_max_new_tokens=8, train_limit=1, eval_limit=3, max_length=256,
                       train_batch_size=1, workers=1)
-    store = LocalStore(cfg.store_dir)
+    store = LocalStore(cfg.run.store_dir)
     for stage in (stages.sample_stage, stages.verify_stage, stages.pair_stage):
         stage(cfg, store)
     assert json.loads((store.fetch(1, "preferences") / "pairing_stats.json").read_text())["pairs"] == 2
     shutil.copytree(store.iteration_dir(1), root / "before-training")
-    _train(cfg, store, seed=cfg.seed)
-    log = json.loads((store.fetch(1, "adapter") / TRAIN_LOG).read_text())
+    _train(cfg, store, seed=cfg.run.seed)
+    log = json.loads((store.fetch(1, "adapter") / TRAINING_LOG).read_text())
     assert _loss_steps(log) == [1, 2]
     return Trained(cfg, root / "before-training", _adapter_weights(store.fetch(1, "adapter")), log)
 
@@ -267,12 +266,17 @@ def _crash_after_saving(monkeypatch: pytest.MonkeyPatch, step: int) -> list[int]
                 self.trainer._finish_current_push()  # a crash after the push, not during it
                 raise SessionDied(f"session died after saving step {state.global_step}")
 
-    class CrashingDPOTrainer(training._DPOTrainer):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.add_callback(Crash(self))
+    without_peft_card = training._without_peft_card
 
-    monkeypatch.setattr(training, "_DPOTrainer", CrashingDPOTrainer)
+    def crashing(trainer_class: type) -> type:
+        class CrashingTrainer(without_peft_card(trainer_class)):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.add_callback(Crash(self))
+
+        return CrashingTrainer
+
+    monkeypatch.setattr(training, "_without_peft_card", crashing)
     return trained
 
 
@@ -284,7 +288,7 @@ def _assert_resumed_like_uninterrupted(store: LocalStore, reference: Trained) ->
     """
     import torch
 
-    log = json.loads((store.fetch(1, "adapter") / TRAIN_LOG).read_text())
+    log = json.loads((store.fetch(1, "adapter") / TRAINING_LOG).read_text())
     assert _loss_steps(log) == [1, 2]  # the whole epoch, no step repeated or lost
     losses = {h["step"]: h["loss"] for h in log if "loss" in h}
     expected = {h["step"]: h["loss"] for h in reference.log if "loss" in h}
@@ -295,17 +299,17 @@ def _assert_resumed_like_uninterrupted(store: LocalStore, reference: Trained) ->
 def test_crash_mid_training_resumes_from_the_local_checkpoint(uninterrupted: Trained, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = uninterrupted.cfg.replace(store_dir=str(tmp_path / "store"))
-    store = LocalStore(cfg.store_dir)
+    store = LocalStore(cfg.run.store_dir)
     shutil.copytree(uninterrupted.before_training, store.iteration_dir(1))
     trained = _crash_after_saving(monkeypatch, step=1)
     with pytest.raises(SessionDied):
-        _train(cfg, store, seed=cfg.seed)
+        _train(cfg, store, seed=cfg.run.seed)
     checkpoints = store.iteration_dir(1) / "checkpoints"
     assert trained == [1] and not store.has(1, "adapter")
     assert sorted(p.name for p in checkpoints.glob("checkpoint-*")) == ["checkpoint-1"]
 
     trained.clear()
-    assert _train(cfg, store, seed=cfg.seed + 1)["steps"] == 2
+    assert _train(cfg, store, seed=cfg.run.seed + 1)["steps"] == 2
     assert trained == [2]  # resumed after checkpoint-1
     _assert_resumed_like_uninterrupted(store, uninterrupted)
 
@@ -313,36 +317,36 @@ def test_crash_mid_training_resumes_from_the_local_checkpoint(uninterrupted: Tra
 def test_crash_mid_training_resumes_from_the_hub_checkpoint(uninterrupted: Trained, hub: HubServer, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _on_hub(uninterrupted.cfg.replace(store_dir=str(tmp_path / "store")))
-    shutil.copytree(uninterrupted.before_training / "preferences", Path(cfg.store_dir) / "iter-1" / "preferences")
-    store = stages.make_store(cfg)  # its preflight pushes the preferences
+    shutil.copytree(uninterrupted.before_training / "preferences", Path(cfg.run.store_dir) / "iter-1" / "preferences")
+    store = open_store(cfg)  # its preflight pushes the preferences
     assert isinstance(store, HubStore) and store.has(1, "preferences")
     trained = _crash_after_saving(monkeypatch, step=1)
     with pytest.raises(SessionDied):
-        _train(cfg, store, seed=cfg.seed)
+        _train(cfg, store, seed=cfg.run.seed)
     assert trained == [1]
-    pushed = _hub_files(hub, MODEL_REPO, branch=HubStore.checkpoint_branch(1))
+    pushed = _hub_files(hub, MODEL_REPO, branch=checkpoint_branch(1))
     assert json.loads(pushed["last-checkpoint/trainer_state.json"])["global_step"] == 1
     assert not store.has(1, "adapter") and "iter-1" not in hub.repo(MODEL_REPO).branches
 
     _fresh_machine(cfg, hub, monkeypatch, tmp_path / "hf-home-fresh")
     trained.clear()
-    store = stages.make_store(cfg)
-    assert _train(cfg, store, seed=cfg.seed + 1)["steps"] == 2
+    store = open_store(cfg)
+    assert _train(cfg, store, seed=cfg.run.seed + 1)["steps"] == 2
     pulled = store.iteration_dir(1) / "hub-checkpoint" / "last-checkpoint" / "trainer_state.json"
     assert json.loads(pulled.read_text())["global_step"] == 1
     assert trained == [2]  # resumed at step 1 from the Hub's checkpoint, not from scratch
     _assert_resumed_like_uninterrupted(store, uninterrupted)
     assert "adapter_model.safetensors" in _hub_files(hub, MODEL_REPO, branch="iter-1")
-    assert HubStore.checkpoint_branch(1) not in hub.repo(MODEL_REPO).branches
+    assert checkpoint_branch(1) not in hub.repo(MODEL_REPO).branches
     assert hub.unhandled == []
 
 
 def test_checkpoint_of_a_local_base_model_reaches_the_hub(uninterrupted: Trained, hub: HubServer, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _on_hub(uninterrupted.cfg.replace(store_dir=str(tmp_path / "store")))
-    shutil.copytree(uninterrupted.before_training / "preferences", Path(cfg.store_dir) / "iter-1" / "preferences")
-    store = stages.make_store(cfg)
+    shutil.copytree(uninterrupted.before_training / "preferences", Path(cfg.run.store_dir) / "iter-1" / "preferences")
+    store = open_store(cfg)
     _crash_after_saving(monkeypatch, step=1)  # PEFT's card names the local base path; the Hub would refuse it
     with pytest.raises(SessionDied):
-        _train(cfg, store, seed=cfg.seed)
+        _train(cfg, store, seed=cfg.run.seed)
     assert store.pull_trainer_checkpoint(1, tmp_path / "pulled") is not None

@@ -19,8 +19,8 @@ from hub_server import READ_TOKEN, USER, HubServer, closed_port_url, configure_c
 
 from codelutra_nb.config import load_config
 from codelutra_nb.errors import StoreError
-from codelutra_nb.hub import HubStore, make_store
-from codelutra_nb.store import LocalStore
+from codelutra_nb.hub import HubStore
+from codelutra_nb.store import LocalStore, open_store
 
 MODEL_REPO = f"{USER}/codelutra-adapters"
 DATASET_REPO = f"{USER}/codelutra-data"
@@ -166,8 +166,8 @@ def test_shards_pushed_as_written_and_pulled(pushed: Pushed) -> None:
     files = repo.commits[repo.branches["main"]].files
     assert {"iter-1/samples.shards/00000.jsonl", "iter-1/samples.shards/00001.jsonl"} <= set(files)
     assert store.has_shard(1, "samples", 1)
-    assert pushed.hashes["iter-1/samples.jsonl.shards/00001.jsonl"] == _hashes(store.root)[
-        "iter-1/samples.jsonl.shards/00001.jsonl"]
+    assert pushed.hashes["iter-1/samples.shards/00001.jsonl"] == _hashes(store.root)[
+        "iter-1/samples.shards/00001.jsonl"]
     assert not store.has_shard(1, "samples", 2)
     assert not store.has_shard(2, "verdicts", 0)
 
@@ -308,11 +308,11 @@ def test_push_that_failed_is_synced_by_next_preflight(hub: HubServer, tmp_path: 
     assert fresh.fetch(1, "verdicts").read_text() == '{"category": "correct"}\n'
 
 
-def test_make_store_picks_hub_store_only_with_a_repo(tmp_path: Path) -> None:
-    local = make_store(load_config("demo", store_dir=str(tmp_path / "a")))
+def test_open_store_picks_hub_store_only_with_a_repo(tmp_path: Path) -> None:
+    local = open_store(load_config("demo", store_dir=str(tmp_path / "a")), check=False)
     assert type(local) is LocalStore
-    hub_store = make_store(load_config("demo", store_dir=str(tmp_path / "b"), hub_dataset_repo=DATASET_REPO,
-                                       hub_private=False))
+    hub_store = open_store(load_config("demo", store_dir=str(tmp_path / "b"), hub_dataset_repo=DATASET_REPO,
+                                       hub_private=False), check=False)
     assert isinstance(hub_store, HubStore) and hub_store.dataset_repo == DATASET_REPO and not hub_store.private
     assert hub_store.model_repo is None and hub_store.root == tmp_path / "b"
     with pytest.raises(StoreError, match="namespace/name"):

@@ -34,19 +34,19 @@ def test_embedded_model_without_its_package_says_how_to_install(tmp_path, monkey
 def test_unknown_base_model_is_a_clear_error(tmp_path):
     cfg = load_config(base_model=str(tmp_path / "no-such-model"))
     with pytest.raises(ModelError, match="no-such-model"):
-        models.load_base_model(cfg)
+        models.load_base_model(cfg.model)
     with pytest.raises(ModelError, match="Unknown embedded model"):
-        models.resolve_base_model(load_config(base_model="embedded:gpt-5"))
+        models.resolve_base_model(load_config(base_model="embedded:gpt-5").model)
 
 
 def test_policy_merges_the_adapter(tiny_cfg, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    base = models.load_base_model(tiny_cfg)
+    base = models.load_base_model(tiny_cfg.model)
     peft_model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
     peft_model.save_pretrained(tmp_path / "adapter")
     ids = torch.tensor([[1, 2, 3, 4]])
     expected = peft_model(ids).logits
-    policy = models.load_policy(tiny_cfg, tmp_path / "adapter")
+    policy = models.load_policy(tiny_cfg.model, tmp_path / "adapter")
     assert not hasattr(policy, "peft_config")  # merged into plain weights
     torch.testing.assert_close(policy(ids).logits, expected, rtol=1e-4, atol=1e-4)

@@ -1,7 +1,7 @@
 import random
 
 from codelutra_nb.pairing import Candidate, build_preferences, is_degenerate, pair_task
-from codelutra_nb.tasks import SQLTask
+from codelutra_nb.kinds.sql import SQLTask
 
 
 def _task(task_id: str, reference: str | None = "SELECT count(*) FROM t") -> SQLTask:

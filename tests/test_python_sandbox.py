@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from codelutra_nb.errors import TaskDataError
-from codelutra_nb.execution import python_sandbox
-from codelutra_nb.execution.python_sandbox import isolation_report, verify_python
-from codelutra_nb.tasks.python import PythonTask, load_python_tasks
+from codelutra_nb.kinds.python import sandbox as python_sandbox
+from codelutra_nb.kinds.python.sandbox import isolation_report, verify_python
+from codelutra_nb.kinds.python.tasks import PythonTask, load_python_tasks
 from codelutra_nb.verdicts import Category, Verdict
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

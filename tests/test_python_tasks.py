@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from codelutra_nb.errors import TaskDataError
-from codelutra_nb.tasks import load_tasks
-from codelutra_nb.tasks.python import (
+from codelutra_nb.config import TaskParams
+from codelutra_nb.kinds import load_tasks
+from codelutra_nb.kinds.python.tasks import (
     PythonTask,
     check_code,
     load_python_tasks,
@@ -149,9 +150,9 @@ def test_real_mbpp_file_and_id_selection():
     assert len(tasks) == 974 and tasks[0].task_id == "1" and tasks[-1].task_id == "974"
     assert {t.layout for t in tasks} == {"mbpp"}
     assert "Node" in next(t for t in tasks if t.task_id == "367").setup
-    train = load_tasks(str(path), "python", ids="601-974")
-    assert len(train) == 374 and train[0].task_id == "601"
-    assert len(load_tasks(str(path), "python", ids="11-510")) == 500
+    train = list(load_tasks(TaskParams(task_kind="python", train_tasks=str(path), train_ids="601-974"), "train"))
+    assert len(train) == 374 and train[0] == "601"
+    assert len(load_tasks(TaskParams(task_kind="python", eval_tasks=str(path), eval_ids="11-510"), "eval")) == 500
 
 
 # --- program_for -------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import torch
 
+from codelutra_nb.kinds import get_kind
 from codelutra_nb.models import load_policy, load_tokenizer
 from codelutra_nb.sampling import GenerationSettings, TransformersSampler, _CodeComplete
 
@@ -8,7 +9,7 @@ CONVERSATIONS = [[{"role": "user", "content": f"Write an SQLite query that answe
 
 
 def _sampler(cfg, batch_size=4):
-    return TransformersSampler(load_policy(cfg, None), load_tokenizer(cfg), batch_size=batch_size, progress=False)
+    return TransformersSampler(load_policy(cfg.model, None), load_tokenizer(cfg.model), batch_size=batch_size, progress=False)
 
 
 def test_k_samples_per_question_deterministic_under_a_seed(tiny_cfg):
@@ -36,5 +37,5 @@ def test_code_complete_criterion_stops_each_row_independently(tiny_model_dir):
     ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     width = max(map(len, ids))
     batch = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i in ids])
-    stop = _CodeComplete(tok, prompt_len=0, kind="sql")
+    stop = _CodeComplete(tok, prompt_len=0, complete=get_kind("sql").code_complete)
     assert stop(batch, None).tolist() == [True, False, False]

@@ -12,9 +12,10 @@ import pytest
 from conftest import shared_data
 
 from codelutra_nb.errors import TaskDataError
-from codelutra_nb.execution.sql import verify_sql
-from codelutra_nb.tasks import load_tasks
-from codelutra_nb.tasks.spider import bundled_sets, load_sql_tasks
+from codelutra_nb.kinds.sql.execution import verify_sql
+from codelutra_nb.config import TaskParams
+from codelutra_nb.kinds import load_tasks
+from codelutra_nb.kinds.sql.tasks import bundled_sets, load_sql_tasks
 from codelutra_nb.verdicts import Category
 
 # Spider's dev split has no department_store questions (they are in its train split, which ../shared/data does
@@ -74,8 +75,8 @@ def test_task_ids_and_db_dir(spider_dir, tmp_path_factory):
     (other / "tasks.json").write_text(json.dumps(records))
     tasks = load_sql_tasks(str(other / "tasks.json"), db_dir=str(spider_dir / "database"))
     assert [t.task_id for t in tasks] == ["shop-0", "shop-1", "shop-2"]
-    assert load_tasks(str(other / "tasks.json"), "sql", db_dir=str(spider_dir / "database"), ids="shop-1")[0].task_id \
-        == "shop-1"
+    params = TaskParams(train_tasks=str(other / "tasks.json"), db_dir=str(spider_dir / "database"), train_ids="shop-1")
+    assert list(load_tasks(params, "train")) == ["shop-1"]
 
 
 def test_missing_database_names_the_path(spider_dir, tmp_path):
@@ -129,8 +130,7 @@ def test_every_gold_query_failing_raises(spider_dir):
 
 
 def test_bundled_sets_load():
-    if not bundled_sets():
-        pytest.skip("no bundled task set in codelutra_nb/data yet")
+    assert bundled_sets() == ["demo-sql/eval", "demo-sql/train"]
     for name in bundled_sets():
         with warnings.catch_warnings():
             warnings.simplefilter("error")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from codelutra_nb.errors import TaskDataError
-from codelutra_nb.execution.sql import has_top_level_order_by, results_match, run_query, verify_sql
-from codelutra_nb.tasks.base import SQLTask
+from codelutra_nb.kinds.sql.execution import has_top_level_order_by, results_match, run_query, verify_sql
+from codelutra_nb.kinds.sql import SQLTask
 from codelutra_nb.verdicts import Category
 
 BOMB = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) "

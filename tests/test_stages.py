@@ -4,8 +4,8 @@ import pytest
 from datasets import load_from_disk
 
 from codelutra_nb import stages
-from codelutra_nb.errors import StoreError, TaskDataError
-from codelutra_nb.store import LocalStore
+from codelutra_nb.errors import ConfigError, StoreError, TaskDataError
+from codelutra_nb.store import LocalStore, open_store
 
 
 def test_two_iterations_leave_every_artifact(tiny_cfg):
@@ -14,13 +14,13 @@ def test_two_iterations_leave_every_artifact(tiny_cfg):
 
     stages.run_iteration(tiny_cfg)
     stages.run_iteration(tiny_cfg.replace(iteration=2))
-    store = LocalStore(tiny_cfg.store_dir)
+    store = LocalStore(tiny_cfg.run.store_dir)
     assert store.iterations_with("metrics") == [0, 1, 2]
     for t in (1, 2):
         pairs = load_from_disk(str(store.fetch(t, "preferences")))
         assert {"prompt", "chosen", "rejected", "task_id", "iteration"} <= set(pairs.column_names)
         assert len(pairs) == 4 * 2 and set(pairs["chosen_source"]) == {"gold"}  # a random model solves nothing
-        base = AutoModelForCausalLM.from_pretrained(tiny_cfg.base_model)
+        base = AutoModelForCausalLM.from_pretrained(tiny_cfg.model.base_model)
         assert isinstance(PeftModel.from_pretrained(base, store.fetch(t, "adapter")), PeftModel)
         metrics = store.read_json(t, "metrics")
         assert metrics["iteration"] == t and metrics["eval"]["n"] == 3
@@ -33,7 +33,7 @@ def test_two_iterations_leave_every_artifact(tiny_cfg):
 
 
 def test_finished_stage_is_skipped_unless_forced(tiny_cfg, monkeypatch):
-    store = stages.make_store(tiny_cfg)
+    store = open_store(tiny_cfg)
     stages.sample_stage(tiny_cfg, store)
     before = store.fetch(1, "samples").read_text()
 
@@ -70,7 +70,7 @@ def test_crash_mid_sampling_resumes_after_the_last_shard_with_the_same_samples(t
         return sampler
 
     monkeypatch.setattr(stages, "make_sampler", crashing_sampler)
-    store = stages.make_store(cfg)
+    store = open_store(cfg)
     with pytest.raises(RuntimeError, match="session died"):
         stages.sample_stage(cfg, store)
     assert store.has_shard(1, "samples", 0) and not store.has_shard(1, "samples", 1) and not store.has(1, "samples")
@@ -83,7 +83,7 @@ def test_crash_mid_sampling_resumes_after_the_last_shard_with_the_same_samples(t
 
 def test_no_pairs_at_all_is_a_clear_error(tiny_cfg):
     cfg = tiny_cfg.replace(no_correct="skip")
-    store = stages.make_store(cfg)
+    store = open_store(cfg)
     for stage in (stages.sample_stage, stages.verify_stage, stages.pair_stage):
         stage(cfg, store)
     stats = json.loads((store.fetch(1, "preferences") / "pairing_stats.json").read_text())
@@ -95,8 +95,8 @@ def test_no_pairs_at_all_is_a_clear_error(tiny_cfg):
 
 def test_iteration_two_needs_iteration_one(tiny_cfg):
     with pytest.raises(StoreError, match=r"Iteration 1 has no .adapter.*-p iteration 1"):
-        stages.sample_stage(tiny_cfg.replace(iteration=2), stages.make_store(tiny_cfg))
-    with pytest.raises(TaskDataError, match="Unknown stage"):
+        stages.sample_stage(tiny_cfg.replace(iteration=2), open_store(tiny_cfg))
+    with pytest.raises(ConfigError, match="Unknown stage"):
         stages.run_stages(tiny_cfg, ["sampel"])
 
 
@@ -114,7 +114,7 @@ def test_the_same_loop_runs_on_python_tasks(tiny_cfg, tmp_path):
                            eval_limit=None, baseline=False)
     summaries = stages.run_iteration(cfg)
     assert [s["stage"] for s in summaries] == ["sample", "verify", "pair", "train", "evaluate"]
-    store = LocalStore(cfg.store_dir)
+    store = LocalStore(cfg.run.store_dir)
     verdicts = [json.loads(line) for line in store.fetch(1, "verdicts").read_text().splitlines()]
     assert len(verdicts) == 4 and all(not v["correct"] for v in verdicts)
     pairs = load_from_disk(str(store.fetch(1, "preferences")))

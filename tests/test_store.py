@@ -31,3 +31,18 @@ def test_missing_artifact_says_how_to_make_it(tmp_path):
         LocalStore(tmp_path).fetch(3, "adapter")
     with pytest.raises(StoreError, match="Unknown artifact"):
         LocalStore(tmp_path).path(1, "weights")
+
+
+def test_shards_of_the_old_local_layout_are_moved_on_preflight(tmp_path):
+    old = tmp_path / "iter-1" / "samples.jsonl.shards"
+    old.mkdir(parents=True)
+    (old / "00000.jsonl").write_text('{"task_id": "1"}\n')
+    store = LocalStore(tmp_path)
+    assert not store.has_shard(1, "samples", 0)
+    store.preflight()
+    assert store.has_shard(1, "samples", 0) and not old.exists()
+    assert store.shard_path(1, "samples", 0) == tmp_path / "iter-1" / "samples.shards" / "00000.jsonl"
+    assert store.join_shards(1, "samples", 1) == [{"task_id": "1"}]
+    old.mkdir()
+    with pytest.raises(StoreError, match="both samples.jsonl.shards .* and samples.shards; delete one"):
+        store.preflight()

@@ -6,6 +6,7 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file
 
+from codelutra_nb.methods import get_method
 from codelutra_nb.training import train_adapter
 
 LN2 = math.log(2)
@@ -25,7 +26,8 @@ def _steps(result) -> list[dict]:
 
 
 def _train(cfg, pairs, tmp_path, name, previous=None):
-    return train_adapter(cfg, pairs, tmp_path / name, previous, tmp_path / f"{name}-checkpoints")
+    return train_adapter(cfg.model, cfg.training, get_method("codelutra"), pairs, tmp_path / name, previous,
+                         tmp_path / f"{name}-checkpoints", seed=cfg.run.seed)
 
 
 def test_dual_loss_is_dpo_plus_lambda_times_sft(tiny_cfg, pairs, tmp_path):
@@ -61,7 +63,7 @@ def test_qlora_4bit_trains_on_cpu(tiny_cfg, pairs, tmp_path):
     from codelutra_nb.models import load_base_model
 
     cfg = tiny_cfg.replace(load_in_4bit=True, learning_rate=5e-3)
-    assert any(isinstance(m, bnb.nn.Linear4bit) for m in load_base_model(cfg).modules())
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in load_base_model(cfg.model).modules())
     result = _train(cfg, pairs, tmp_path, "qlora")
     weights = load_file(result.adapter_dir / "adapter_model.safetensors")
     lora_b = [w for k, w in weights.items() if "lora_B" in k]

@@ -15,18 +15,20 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PARAMETERS = '''preset = "demo"  # a preset in params/ (demo, spider, mbpp, colab_t4, ...) or a path to a YAML file
 iteration = 1  # t: this iteration trains M(t) from M(t-1); 0 is the base model
 force = False  # redo this stage even if its output already exists
-params = {}  # any other LoopConfig field, e.g. {"num_samples": 8, "base_model": "Qwen/Qwen2.5-Coder-7B-Instruct"}'''
+params = {}  # any other parameter, e.g. {"num_samples": 8, "base_model": "Qwen/Qwen2.5-Coder-7B-Instruct"}'''
+STAGE_PARAMETERS = PARAMETERS + "\nstore_checked = False  # True when iterate.ipynb has already checked the store (Hub token, repos)"
 
 SETUP = '''from codelutra_nb.config import config_from_namespace
-from codelutra_nb.stages import make_store
+from codelutra_nb.store import open_store
 
 cfg = config_from_namespace(globals())
-store = make_store(cfg)
-print(f"iteration {cfg.iteration} of {cfg.base_model} on {cfg.train_tasks}; artifacts in {store.iteration_dir(cfg.iteration)}")'''
+store = open_store(cfg, check=not store_checked)
+t = cfg.run.iteration
+print(f"iteration {t} of {cfg.model.base_model} on {cfg.tasks.train_tasks}; artifacts in {store.iteration_dir(t)}")'''
 
 
 def stage(title: str, intro: str, *cells: str) -> nbformat.NotebookNode:
-    params = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
+    params = new_code_cell(STAGE_PARAMETERS, metadata={"tags": ["parameters"]})
     body = [new_markdown_cell(f"# {title}\n\n{intro}"), params, new_code_cell(SETUP)]
     body += [new_markdown_cell(c[2:]) if c.startswith("# ") and "\n" not in c else new_code_cell(c) for c in cells]
     nb = new_notebook(cells=body, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -41,7 +43,7 @@ NOTEBOOK_CELLS = {
         "Samples are written in checkpointed shards, so a session that dies loses at most one shard.",
         "import pandas as pd\nfrom codelutra_nb.stages import sample_stage\n\npd.Series(sample_stage(cfg, store), name=\"sampling\")",
         "# A few of the candidates, as the model wrote them:",
-        "pd.read_json(store.fetch(cfg.iteration, \"samples\"), lines=True).head(4)",
+        "pd.read_json(store.fetch(t, \"samples\"), lines=True).head(4)",
     ),
     "02_verify.ipynb": stage(
         "2 · Verify",
@@ -58,7 +60,7 @@ NOTEBOOK_CELLS = {
         "degenerate outputs that repeat themselves are dropped first.",
         "import pandas as pd\nfrom codelutra_nb.stages import pair_stage\n\npd.Series(pair_stage(cfg, store), name=\"pairing\")",
         "# Two of the pairs the model will learn from:",
-        "from datasets import load_from_disk\n\npairs = load_from_disk(str(store.fetch(cfg.iteration, \"preferences\")))\n"
+        "from datasets import load_from_disk\n\npairs = load_from_disk(str(store.fetch(t, \"preferences\")))\n"
         "pd.DataFrame({\"question\": [p[-1][\"content\"][-120:] for p in pairs[:2][\"prompt\"]],\n"
         "              \"chosen\": [c[0][\"content\"] for c in pairs[:2][\"chosen\"]],\n"
         "              \"rejected\": [r[0][\"content\"][:200] for r in pairs[:2][\"rejected\"]]})",
@@ -68,7 +70,7 @@ NOTEBOOK_CELLS = {
         "One epoch of LoRA (QLoRA when `load_in_4bit`) with the dual loss L = L_DPO + λ·L_SFT(chosen). Training continues "
         "the adapter of M(t-1), and the reference model is M(t-1).",
         "import pandas as pd\nfrom codelutra_nb.stages import train_stage\n\npd.Series(train_stage(cfg, store), name=\"training\")",
-        "import json\n\nlog = pd.DataFrame(json.loads((store.fetch(cfg.iteration, \"adapter\") / \"training_log.json\").read_text()))\n"
+        "import json\nfrom codelutra_nb.layout import TRAINING_LOG\n\nlog = pd.DataFrame(json.loads((store.fetch(t, \"adapter\") / TRAINING_LOG).read_text()))\n"
         "log.dropna(subset=[\"rewards/margins\"]).plot(x=\"step\", y=[\"loss\", \"rewards/margins\", \"rewards/accuracies\"],\n"
         "                                          subplots=True, figsize=(8, 5));",
     ),
@@ -78,7 +80,7 @@ NOTEBOOK_CELLS = {
         "tokens; the executable rate and the error breakdown, across iterations.",
         "import pandas as pd\nfrom codelutra_nb.stages import evaluate_stage, history, plot_progress\n"
         "from codelutra_nb.evaluation import metrics_table\n\nmetrics = evaluate_stage(cfg, store)\n"
-        "print(f\"M({cfg.iteration}): accuracy {metrics['eval']['accuracy']:.1%}, executable {metrics['eval']['executable_rate']:.1%}\")",
+        "print(f\"M({t}): accuracy {metrics['eval']['accuracy']:.1%}, executable {metrics['eval']['executable_rate']:.1%}\")",
         "metrics_table(history(store))",
         "plot_progress(store);",
     ),
@@ -91,13 +93,11 @@ ITERATE = new_notebook(cells=[
         "evaluate (iteration 1 first evaluates the base model as iteration 0). A stage whose output exists is skipped, so "
         "`papermill notebooks/iterate.ipynb out.ipynb -p iteration 2` continues where the last run stopped."),
     new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-    new_code_cell("from codelutra_nb.chain import run_notebooks\nfrom codelutra_nb.config import config_from_namespace, namespace_overrides\n\n"
-                  "cfg = config_from_namespace(globals())\n"
-                  "stage_params = {k: v for k, v in namespace_overrides(globals()).items() if k not in (\"iteration\", \"force\")}\n"
-                  "executed = run_notebooks(cfg, preset, stage_params)\n[str(p) for p in executed]"),
+    new_code_cell("from codelutra_nb.chain import run_notebooks\nfrom codelutra_nb.config import config_from_namespace\n\n"
+                  "cfg = config_from_namespace(globals())\nexecuted = run_notebooks(cfg)\n[str(p) for p in executed]"),
     new_markdown_cell("## Where the loop stands"),
-    new_code_cell("from codelutra_nb.evaluation import metrics_table\nfrom codelutra_nb.stages import history, make_store, plot_progress\n\n"
-                  "store = make_store(cfg)\nmetrics_table(history(store))"),
+    new_code_cell("from codelutra_nb.evaluation import metrics_table\nfrom codelutra_nb.stages import history, plot_progress\n"
+                  "from codelutra_nb.store import open_store\n\nstore = open_store(cfg, check=False)\nmetrics_table(history(store))"),
     new_code_cell("plot_progress(store);"),
 ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
              "language_info": {"name": "python"}})

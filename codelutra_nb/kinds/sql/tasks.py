@@ -12,16 +12,45 @@ import json
 import re
 import sqlite3
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import TaskDataError
-from .base import SQLTask
+from ...errors import TaskDataError
+from ...jsonl import parse_jsonl
+from ..base import Task
+from .execution import connect_read_only, run_query
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 REQUIRED_FIELDS = ("db_id", "question", "query")
 _BUNDLED_NAME = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$")
 _MAX_LISTED_FAILURES = 20
+_HINT = "give a JSON list or JSONL (one object per line) of Spider records"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SQLTask(Task):
+    """A text-to-SQL question over one SQLite database (Spider layout).
+
+    Attributes:
+        db_id: Database name, as in Spider's ``db_id``.
+        db_path: Path of the SQLite file the queries run on.
+        schema: The ``CREATE TABLE`` statements (``{schema}`` in a prompt template).
+        tables: The same tables as ``name(column, ...)`` lines (``{tables}``), a third of the tokens.
+    """
+
+    kind: str = "sql"
+    db_id: str
+    db_path: str
+    schema: str
+    tables: str = ""
+
+    def prompt_fields(self) -> dict[str, str]:
+        return {"question": self.question, "schema": self.schema, "tables": self.tables, "db_id": self.db_id}
+
+    @property
+    def group(self) -> str:
+        return self.db_id
 
 
 def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float = 5.0) -> list[SQLTask]:
@@ -42,8 +71,6 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
         TaskDataError: Unknown bundled name, missing or malformed file or record, missing
             database, duplicated task ids, or every gold query fails.
     """
-    from ..execution.sql import run_query
-
     path = resolve_source(source)
     records = _read_records(path)
     databases = Path(db_dir) if db_dir is not None else path.parent / "database"
@@ -144,16 +171,7 @@ def _read_records(path: Path) -> list:
                                     f"or JSONL of Spider records.") from None
         else:
             return data if isinstance(data, list) else [data]
-    records = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise TaskDataError(f"{path}:{lineno} is not valid JSON ({exc.msg}); give a JSON list or JSONL "
-                                f"(one object per line) of Spider records.") from None
-    return records
+    return parse_jsonl(text, str(path), _HINT)
 
 
 def _schema(db_path: Path) -> str:
@@ -169,8 +187,6 @@ def _tables(db_path: Path) -> str:
 @lru_cache(maxsize=256)
 def _tables_of(db_path: str, mtime_ns: int, size: int) -> str:
     """One line per table, ``name(column, column, ...)``: a schema in a third of the tokens."""
-    from ..execution.sql import connect_read_only
-
     conn = connect_read_only(Path(db_path))
     try:
         names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
@@ -188,8 +204,6 @@ def _quote(name: str) -> str:
 @lru_cache(maxsize=256)
 def _schema_of(db_path: str, mtime_ns: int, size: int) -> str:
     """The ``CREATE TABLE`` statements of a database, joined by blank lines (cached per file version)."""
-    from ..execution.sql import connect_read_only
-
     try:
         conn = connect_read_only(Path(db_path))
         try:

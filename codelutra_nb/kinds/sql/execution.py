@@ -55,11 +55,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import TaskDataError
-from ..extraction import extract_code
-from ..tasks.base import SQLTask
-from ..verdicts import Category, Verdict
+from ...errors import TaskDataError
+from ...verdicts import Category, Verdict
+from ..base import check_task_ids
+from .extraction import extract_sql
+
+if TYPE_CHECKING:
+    from .tasks import SQLTask
 
 MAX_VALUE_BYTES = 1_000_000
 """Longest string or blob a query may build or read (SQLITE_LIMIT_LENGTH)."""
@@ -326,7 +330,7 @@ def verify_sql(tasks: Mapping[str, SQLTask], candidates: Sequence[tuple[str, str
     """One `Verdict` per ``(task_id, raw completion)``, in input order, the same for any ``workers``
     (but for queries that finish within a hair of the time limit).
 
-    The SQL is pulled out of the completion with `extract_code`; it is run with `run_query`
+    The SQL is pulled out of the completion with `extract_sql`; it is run with `run_query`
     and its result compared with the task's gold result (computed once per task) by
     `results_match`. Identical queries for the same task run once.
 
@@ -347,14 +351,11 @@ def verify_sql(tasks: Mapping[str, SQLTask], candidates: Sequence[tuple[str, str
     from tqdm.auto import tqdm
 
     workers = max(1, workers or 1)
-    unknown = sorted({task_id for task_id, _ in candidates if task_id not in tasks})
-    if unknown:
-        raise TaskDataError(f"Candidates name task ids that are not in the task set: {unknown[:10]}; check that the "
-                            f"tasks file matches the candidates.")
+    check_task_ids(tasks, candidates)
     verdicts: list[Verdict | None] = [None] * len(candidates)
     jobs: dict[tuple[str, str], list[int]] = {}
     for index, (task_id, completion) in enumerate(candidates):
-        sql = extract_code(completion, "sql")
+        sql = extract_sql(completion)
         if sql is None:
             verdicts[index] = Verdict(Category.SYNTAX_ERROR, "no SQL found in the output")
         else:

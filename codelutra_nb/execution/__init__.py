@@ -1,1 +1,0 @@
-"""Running untrusted programs and queries, each kind in its own module."""
