@@ -12,4 +12,6 @@ demo: setup
 	$(PYTHON) -m papermill notebooks/iterate.ipynb runs/demo-iteration-2.ipynb -p iteration 2
 
 test: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests

@@ -25,19 +25,32 @@ from codelutra_nb.training import train_adapter
 
 def pairs(n: int) -> Dataset:
     tasks = list(load_tasks(load_config().tasks, "train").values())[:n]
-    return Dataset.from_list([{
-        "prompt": build_messages(t),
-        "chosen": [{"role": "assistant", "content": get_kind("sql").format_answer(t.reference)}],
-        "rejected": [{"role": "assistant", "content": "SELECT * FROM " + t.schema.split()[2] + ";"}],
-    } for t in tasks])
+    return Dataset.from_list(
+        [
+            {
+                "prompt": build_messages(t),
+                "chosen": [{"role": "assistant", "content": get_kind("sql").format_answer(t.reference)}],
+                "rejected": [{"role": "assistant", "content": "SELECT * FROM " + t.schema.split()[2] + ";"}],
+            }
+            for t in tasks
+        ]
+    )
 
 
 def rate(settings: dict, data: Dataset) -> float:
     cfg = load_config(**settings)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        train_adapter(cfg.model, cfg.training, get_method(cfg.run.method), data, Path(tmp) / "adapter", None,
-                      Path(tmp) / "checkpoints", seed=cfg.run.seed)
+        train_adapter(
+            cfg.model,
+            cfg.training,
+            get_method(cfg.run.method),
+            data,
+            Path(tmp) / "adapter",
+            None,
+            Path(tmp) / "checkpoints",
+            seed=cfg.run.seed,
+        )
         return len(data) / (time.perf_counter() - started)
 
 

@@ -47,8 +47,9 @@ MBPP = REPO.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
 NONCE = "benchmark-all-tests-passed"
 
 
-def baseline(tasks: dict[str, PythonTask], candidates: list[tuple[str, str]], timeout_s: float, memory_mb: int,
-             workers: int) -> list[Verdict]:
+def baseline(
+    tasks: dict[str, PythonTask], candidates: list[tuple[str, str]], timeout_s: float, memory_mb: int, workers: int
+) -> list[Verdict]:
     """One fresh interpreter per candidate, with the sandbox's rlimits, timeout and environment."""
 
     def limits() -> None:
@@ -64,8 +65,14 @@ def baseline(tasks: dict[str, PythonTask], candidates: list[tuple[str, str]], ti
             with open(path, "w") as f:
                 f.write(f"{program}\n{check_code(task, program)}\nprint({NONCE!r})\n")
             try:
-                proc = subprocess.run([sys.executable, path], cwd=workdir, capture_output=True, timeout=timeout_s,
-                                      preexec_fn=limits, env=sandbox_env({"HOME": workdir, "TMPDIR": workdir}))
+                proc = subprocess.run(
+                    [sys.executable, path],
+                    cwd=workdir,
+                    capture_output=True,
+                    timeout=timeout_s,
+                    preexec_fn=limits,
+                    env=sandbox_env({"HOME": workdir, "TMPDIR": workdir}),
+                )
             except subprocess.TimeoutExpired:
                 return Verdict(Category.TIMEOUT, f"timed out after {timeout_s:g} s")
             if proc.returncode == 0 and proc.stdout.rstrip().endswith(NONCE.encode()):
@@ -94,18 +101,23 @@ def main() -> None:
     parser.add_argument("--memory-mb", type=int, default=1024)
     args = parser.parse_args()
     if not MBPP.exists():
-        sys.exit(f"{MBPP} not found: ../shared/data/mbpp (beside the checkout) holds the MBPP file this benchmark reads.")
+        sys.exit(
+            f"{MBPP} not found: ../shared/data/mbpp (beside the checkout) holds the MBPP file this benchmark reads."
+        )
     tasks = {t.task_id: t for t in load_python_tasks(str(MBPP))}
-    candidates = [(tid, task.reference) for tid, task in tasks.items()][:args.limit]
+    candidates = [(tid, task.reference) for tid, task in tasks.items()][: args.limit]
     workers = args.workers or len(os.sched_getaffinity(0))
-    print(f"{len(candidates)} MBPP reference solutions, {workers} workers, timeout {args.timeout:g} s, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{len(candidates)} MBPP reference solutions, {workers} workers, timeout {args.timeout:g} s, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"sandbox isolation here: {isolation_report()}")
     print(f"interpreter start-up: python -c pass {startup_ms():.0f} ms, python -S -c pass {startup_ms('-S'):.0f} ms")
 
     start = time.perf_counter()
-    ours = verify_python(tasks, candidates, timeout_s=args.timeout, memory_mb=args.memory_mb, workers=workers,
-                         progress=False)
+    ours = verify_python(
+        tasks, candidates, timeout_s=args.timeout, memory_mb=args.memory_mb, workers=workers, progress=False
+    )
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
     base = baseline(tasks, candidates, args.timeout, args.memory_mb, workers)

@@ -29,15 +29,18 @@ from codelutra_nb.kinds.sql.tasks import load_sql_tasks  # noqa: E402
 
 SPIDER = REPO.parent / "shared" / "data" / "spider"
 # Written for department_store in Spider's style (Spider's dev split has none); shared with the tests.
-DEPARTMENT_STORE_QUESTIONS = [(r["question"], r["query"]) for r in json.loads(
-    (REPO / "tests" / "data" / "department_store_questions.json").read_text())]
+DEPARTMENT_STORE_QUESTIONS = [
+    (r["question"], r["query"])
+    for r in json.loads((REPO / "tests" / "data" / "department_store_questions.json").read_text())
+]
 
 
 def department_store_file(folder: Path) -> Path:
     dev = json.loads((SPIDER / "dev.json").read_text())
     records = [r for r in dev if r["db_id"] == "department_store"]
-    print(f"dev.json: {len(records)} department_store questions; adding {len(DEPARTMENT_STORE_QUESTIONS)} written "
-          f"for it")
+    print(
+        f"dev.json: {len(records)} department_store questions; adding {len(DEPARTMENT_STORE_QUESTIONS)} written for it"
+    )
     records += [{"db_id": "department_store", "question": q, "query": sql} for q, sql in DEPARTMENT_STORE_QUESTIONS]
     path = folder / "department_store.json"
     path.write_text(json.dumps(records))
@@ -61,12 +64,15 @@ def main() -> None:
     other = {t.task_id: order[(i + 1) % len(order)].reference for i, t in enumerate(order)}  # never its own
     sets = {
         "gold vs gold": [(t.task_id, f"{t.reference} -- sample {k}") for k in range(args.repeats) for t in tasks],
-        "gold vs shuffled gold": [(t.task_id, f"{other[t.task_id]} -- sample {k}") for k in range(args.repeats)
-                                  for t in tasks],
+        "gold vs shuffled gold": [
+            (t.task_id, f"{other[t.task_id]} -- sample {k}") for k in range(args.repeats) for t in tasks
+        ],
     }
     if args.tasks is None:  # tens of milliseconds each: where SQLite, not Python, takes the time
-        slow = ("SELECT count(*) FROM Customers AS a, Customers AS b, Customers AS c, Customers AS d "
-                "WHERE a.customer_name < b.customer_name || c.customer_name || d.customer_id")
+        slow = (
+            "SELECT count(*) FROM Customers AS a, Customers AS b, Customers AS c, Customers AS d "
+            "WHERE a.customer_name < b.customer_name || c.customer_name || d.customer_id"
+        )
         sets["slow (4-way join)"] = [(tasks[0].task_id, f"{slow} -- sample {k}") for k in range(args.repeats)]
     print(f"{len(tasks)} questions, {os.cpu_count()} cores; best of {args.rounds} rounds")
     for name, candidates in sets.items():
@@ -79,9 +85,12 @@ def main() -> None:
         correct = sum(v.correct for v in verdicts)
         rates = {workers: len(candidates) / seconds for workers, seconds in best.items()}
         for workers, rate in rates.items():
-            print(f"{name:21s} workers={workers}: {rate:7.0f} candidates/s ({len(candidates)} candidates, "
-                  f"{correct} correct)")
+            print(
+                f"{name:21s} workers={workers}: {rate:7.0f} candidates/s ({len(candidates)} candidates, "
+                f"{correct} correct)"
+            )
         print(f"{name:21s} workers=2 / workers=1: {rates[2] / rates[1]:.2f}x")
+
 
 if __name__ == "__main__":
     main()

@@ -140,8 +140,14 @@ def metrics_table(metrics: Sequence[Mapping[str, Any]], *, revision_links: bool 
         t, ev = int(m["iteration"]), m["eval"]
         model = "base model" if t == 0 else (f"`iter-{t}`" if revision_links else f"M({t})")
         counts = [str(ev.get("categories", {}).get(c, 0)) for c in categories]
-        cells = [str(t), model, _percent(ev.get("accuracy")), _percent(ev.get("executable_rate")),
-                 str(ev.get("n", "-")), *counts]
+        cells = [
+            str(t),
+            model,
+            _percent(ev.get("accuracy")),
+            _percent(ev.get("executable_rate")),
+            str(ev.get("n", "-")),
+            *counts,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -222,9 +228,11 @@ def dataset_card(
     """
     its = sorted({int(t) for t in iterations})
     configs = [
-        {"config_name": layout.iteration_dir(t),
-         "data_files": [{"split": "train", "path": f"{layout.artifact_path(t, 'preferences')}/*.parquet"}],
-         **({"default": True} if t == its[-1] else {})}
+        {
+            "config_name": layout.iteration_dir(t),
+            "data_files": [{"split": "train", "path": f"{layout.artifact_path(t, 'preferences')}/*.parquet"}],
+            **({"default": True} if t == its[-1] else {}),
+        }
         for t in its
     ]
     card_data = DatasetCardData(

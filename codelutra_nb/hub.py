@@ -13,8 +13,8 @@ Layout (``<t>`` is the iteration):
 
 Every artifact is written locally first (atomically, by `LocalStore`) and pushed in one commit once complete, so
 the Hub never holds half an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which
-only grows (one executed notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the repo's first commit (no adapter files),
-so it holds an adapter only once the adapter's commit has landed.
+only grows (one executed notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the
+repo's first commit (no adapter files), so it holds an adapter only once the adapter's commit has landed.
 """
 
 from __future__ import annotations
@@ -70,17 +70,30 @@ class HubStore(LocalStore):
         base_model: The base model (the ``base_model`` parameter), for the model card's ``base_model``.
     """
 
-    def __init__(self, root: str | Path, *, model_repo: str | None, dataset_repo: str | None, private: bool = True,
-                 token: str | None = None, endpoint: str | None = None, params: Mapping[str, Any] | None = None,
-                 base_model: str | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        model_repo: str | None,
+        dataset_repo: str | None,
+        private: bool = True,
+        token: str | None = None,
+        endpoint: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        base_model: str | None = None,
+    ):
         super().__init__(root)
         if not model_repo and not dataset_repo:
-            raise StoreError("HubStore needs model_repo or dataset_repo (hub_model_repo / hub_dataset_repo); "
-                             "without either, use LocalStore.")
+            raise StoreError(
+                "HubStore needs model_repo or dataset_repo (hub_model_repo / hub_dataset_repo); "
+                "without either, use LocalStore."
+            )
         for name, repo in (("model_repo", model_repo), ("dataset_repo", dataset_repo)):
             if repo is not None and not re.fullmatch(r"[\w.\-]+/[\w.\-]+", repo):
-                raise StoreError(f"{name}={repo!r} is not a Hub repo id: give 'namespace/name', e.g. "
-                                 f"'your-username/codelutra-{'adapters' if name == 'model_repo' else 'data'}'.")
+                raise StoreError(
+                    f"{name}={repo!r} is not a Hub repo id: give 'namespace/name', e.g. "
+                    f"'your-username/codelutra-{'adapters' if name == 'model_repo' else 'data'}'."
+                )
         self.model_repo = model_repo
         self.dataset_repo = dataset_repo
         self.private = private
@@ -96,8 +109,10 @@ class HubStore(LocalStore):
         return self.api.endpoint
 
     def __repr__(self) -> str:
-        return (f"HubStore({str(self.root)!r}, model_repo={self.model_repo!r}, dataset_repo={self.dataset_repo!r}, "
-                f"endpoint={self.endpoint!r})")
+        return (
+            f"HubStore({str(self.root)!r}, model_repo={self.model_repo!r}, dataset_repo={self.dataset_repo!r}, "
+            f"endpoint={self.endpoint!r})"
+        )
 
     # -- checks before long stages --------------------------------------------------------------------------------
     def preflight(self, sync: bool = True) -> dict[str, Any]:
@@ -114,25 +129,32 @@ class HubStore(LocalStore):
                 f"No Hugging Face token found, and {self._repos_text()} needs one. Set the HF_TOKEN environment "
                 "variable to a token with write access (https://huggingface.co/settings/tokens), or run "
                 "`huggingface_hub.login()` (`huggingface_hub.notebook_login()` in a notebook); or unset "
-                "hub_model_repo / hub_dataset_repo to keep the artifacts local only.")
+                "hub_model_repo / hub_dataset_repo to keep the artifacts local only."
+            )
         if constants.HF_HUB_OFFLINE:
-            raise StoreError(f"HF_HUB_OFFLINE is set, so {self._repos_text()} cannot be reached. Unset HF_HUB_OFFLINE "
-                             "(and TRANSFORMERS_OFFLINE), or unset hub_model_repo / hub_dataset_repo to stay local.")
+            raise StoreError(
+                f"HF_HUB_OFFLINE is set, so {self._repos_text()} cannot be reached. Unset HF_HUB_OFFLINE "
+                "(and TRANSFORMERS_OFFLINE), or unset hub_model_repo / hub_dataset_repo to stay local."
+            )
         try:
             me = self.api.whoami(token=token)
         except _NETWORK_ERRORS as err:
             raise StoreError(
                 f"Cannot reach the Hugging Face Hub at {self.endpoint} ({type(err).__name__}: {err}). The network is "
                 "down or HF_ENDPOINT points to the wrong address. Fix it before starting: the stages push every "
-                "artifact there, and would otherwise fail only after hours of work.") from err
+                "artifact there, and would otherwise fail only after hours of work."
+            ) from err
         except HfHubHTTPError as err:
             if _status(err) == 401:
                 raise StoreError(
                     f"The Hugging Face token from {self._token_source()} is invalid or expired (401 from "
                     f"{self.endpoint}). Create a token with write access at https://huggingface.co/settings/tokens "
-                    "and set HF_TOKEN, or run `huggingface_hub.login()` (`notebook_login()` in a notebook).") from err
-            raise StoreError(f"The Hub at {self.endpoint} answered {_status(err)} to the token check: {err}. "
-                             "Retry later, or check HF_ENDPOINT.") from err
+                    "and set HF_TOKEN, or run `huggingface_hub.login()` (`notebook_login()` in a notebook)."
+                ) from err
+            raise StoreError(
+                f"The Hub at {self.endpoint} answered {_status(err)} to the token check: {err}. "
+                "Retry later, or check HF_ENDPOINT."
+            ) from err
         for repo_id, repo_type in self._repos():
             if not _can_write(me, repo_id):
                 raise StoreError(self._no_write_text(me, repo_id, repo_type))
@@ -166,10 +188,12 @@ class HubStore(LocalStore):
         return super().has(iteration, artifact) or bool(self._remote_files(iteration, artifact)[1])
 
     def _missing(self, iteration: int, artifact: str, path: Path) -> str:
-        return (f"Iteration {iteration} has no {artifact!r}: not in {path} and not on the Hub "
-                f"({self._where(iteration, artifact)}). Produce it by running iteration {iteration} with the same "
-                f"hub_model_repo / hub_dataset_repo, e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration "
-                f"{iteration}`; if it was pushed elsewhere, check the repo ids and that the token can read them.")
+        return (
+            f"Iteration {iteration} has no {artifact!r}: not in {path} and not on the Hub "
+            f"({self._where(iteration, artifact)}). Produce it by running iteration {iteration} with the same "
+            f"hub_model_repo / hub_dataset_repo, e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration "
+            f"{iteration}`; if it was pushed elsewhere, check the repo ids and that the token can read them."
+        )
 
     def iterations_with(self, artifact: str) -> list[int]:
         """Iterations with a finished copy of ``artifact`` locally or on the Hub, ascending."""
@@ -177,7 +201,7 @@ class HubStore(LocalStore):
 
     # -- training checkpoints (pushed by the Trainer itself) --------------------------------------------------------
     def trainer_hub_args(self, iteration: int) -> dict[str, Any]:
-        """`TrainingArguments` / `DPOConfig` keywords that push each checkpoint to `layout.checkpoint_branch` as it is saved.
+        """Trainer config keywords that push each checkpoint to `layout.checkpoint_branch` as it is saved.
 
         With ``hub_strategy="checkpoint"`` the Trainer uploads the latest checkpoint (adapter, optimizer, scheduler,
         RNG and trainer state) to ``last-checkpoint/`` of that branch at every save; `pull_trainer_checkpoint` gets it
@@ -188,9 +212,15 @@ class HubStore(LocalStore):
             return {}
         branch = layout.checkpoint_branch(iteration)
         self._ensure_branch(branch)
-        return {"push_to_hub": True, "hub_model_id": self.model_repo, "hub_strategy": "checkpoint",
-                "hub_revision": branch, "hub_private_repo": self.private, "hub_always_push": True,
-                "hub_token": self._token}
+        return {
+            "push_to_hub": True,
+            "hub_model_id": self.model_repo,
+            "hub_strategy": "checkpoint",
+            "hub_revision": branch,
+            "hub_private_repo": self.private,
+            "hub_always_push": True,
+            "hub_token": self._token,
+        }
 
     def pull_trainer_checkpoint(self, iteration: int, dest: str | Path) -> Path | None:
         """Download the last checkpoint the Trainer pushed for iteration t into ``dest``; None if there is none.
@@ -201,13 +231,15 @@ class HubStore(LocalStore):
             return None
         branch = layout.checkpoint_branch(iteration)
         state = "last-checkpoint/trainer_state.json"
-        with self._hub_errors(f"pulling the last training checkpoint of iteration {iteration}", self.model_repo,
-                              "model"):
+        with self._hub_errors(
+            f"pulling the last training checkpoint of iteration {iteration}", self.model_repo, "model"
+        ):
             try:
                 if not self.api.file_exists(self.model_repo, state, revision=branch):
                     return None
-                folder = self.api.snapshot_download(self.model_repo, revision=branch, local_dir=str(dest),
-                                                    allow_patterns=["last-checkpoint/*"])
+                folder = self.api.snapshot_download(
+                    self.model_repo, revision=branch, local_dir=str(dest), allow_patterns=["last-checkpoint/*"]
+                )
             except (RepositoryNotFoundError, RevisionNotFoundError):
                 return None
         return Path(folder) / "last-checkpoint"
@@ -217,8 +249,10 @@ class HubStore(LocalStore):
         if not self.model_repo or layout.checkpoint_branch(iteration) not in self._branches():
             return
         if not self.has(iteration, "adapter"):
-            raise StoreError(f"Iteration {iteration}'s training checkpoints are the only way to resume its training "
-                             "until its adapter is pushed; publish the adapter first.")
+            raise StoreError(
+                f"Iteration {iteration}'s training checkpoints are the only way to resume its training "
+                "until its adapter is pushed; publish the adapter first."
+            )
         with self._hub_errors(f"deleting branch {layout.checkpoint_branch(iteration)}", self.model_repo, "model"):
             self.api.delete_branch(self.model_repo, branch=layout.checkpoint_branch(iteration))
 
@@ -242,8 +276,10 @@ class HubStore(LocalStore):
             return
         repo_id, repo_type = self._repo_for(artifact)  # type: ignore[misc]
         with self._hub_errors(f"pulling iteration {iteration}'s {artifact}", repo_id, repo_type):
-            downloaded = {rel: self.api.hf_hub_download(repo_id, remote, repo_type=repo_type, revision=revision)
-                          for remote, rel in files.items()}
+            downloaded = {
+                rel: self.api.hf_hub_download(repo_id, remote, repo_type=repo_type, revision=revision)
+                for remote, rel in files.items()
+            }
         with self._atomic(path, artifact):
             tmp = path.with_name(path.name + ".partial")
             for rel, source in downloaded.items():
@@ -256,16 +292,22 @@ class HubStore(LocalStore):
             return
         remote = layout.shard_path(iteration, artifact, index)
         with self._kept_locally(f"Shard {index} of iteration {iteration}'s {artifact!r}", path):
-            self._commit(self.dataset_repo, "dataset", [CommitOperationAdd(remote, str(path))],
-                         f"{layout.iteration_dir(iteration)}: {artifact} shard {index}", what=f"shard {index} of {artifact}")
+            self._commit(
+                self.dataset_repo,
+                "dataset",
+                [CommitOperationAdd(remote, str(path))],
+                f"{layout.iteration_dir(iteration)}: {artifact} shard {index}",
+                what=f"shard {index} of {artifact}",
+            )
         self._remote_shards(iteration, artifact).add(index)
 
     def _pull_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         if not self.dataset_repo or index not in self._remote_shards(iteration, artifact):
             return
         with self._hub_errors(f"pulling shard {index} of {artifact}", self.dataset_repo, "dataset"):
-            source = self.api.hf_hub_download(self.dataset_repo, layout.shard_path(iteration, artifact, index),
-                                              repo_type="dataset")
+            source = self.api.hf_hub_download(
+                self.dataset_repo, layout.shard_path(iteration, artifact, index), repo_type="dataset"
+            )
         with self._atomic(path, artifact):
             shutil.copyfile(source, path.with_name(path.name + ".partial"))
 
@@ -279,8 +321,10 @@ class HubStore(LocalStore):
                 root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
                 ops += [CommitOperationAdd(f"{root}/{rel}", str(file)) for rel, file in _walk(path)]
                 if artifact == "preferences":
-                    ops += [CommitOperationAdd(f"{prefix}/{file.name}", str(file))
-                            for file in _write_parquet(path, Path(scratch))]
+                    ops += [
+                        CommitOperationAdd(f"{prefix}/{file.name}", str(file))
+                        for file in _write_parquet(path, Path(scratch))
+                    ]
                 if artifact not in ADDITIVE_FOLDERS:  # drop files of an earlier push that the new one lacks
                     added = {op.path_in_repo for op in ops}
                     ops += [CommitOperationDelete(p) for p in self._dataset_paths_under(prefix) if p not in added]
@@ -289,20 +333,30 @@ class HubStore(LocalStore):
             if artifact in ("preferences", "metrics"):
                 card = self._dataset_card(extra_preferences=iteration if artifact == "preferences" else None)
                 ops.append(CommitOperationAdd("README.md", str(card).encode()))
-            self._commit(self.dataset_repo, "dataset", ops, f"{layout.iteration_dir(iteration)}: {artifact}", what=artifact)
+            self._commit(
+                self.dataset_repo, "dataset", ops, f"{layout.iteration_dir(iteration)}: {artifact}", what=artifact
+            )
 
     def _push_adapter(self, iteration: int, path: Path) -> None:
         assert self.model_repo is not None
         branch = layout.iteration_dir(iteration)
         files = {rel: file for rel, file in _walk(path) if rel not in _REPO_FILES}
         if "adapter_config.json" not in files:
-            raise StoreError(f"{path} has no adapter_config.json, so it is not a PEFT adapter; save it with "
-                             "`model.save_pretrained(path)` inside `store.writing(t, 'adapter')`.")
+            raise StoreError(
+                f"{path} has no adapter_config.json, so it is not a PEFT adapter; save it with "
+                "`model.save_pretrained(path)` inside `store.writing(t, 'adapter')`."
+            )
         self._ensure_branch(branch)
         latest = self._latest_adapter()
-        card = model_card(self.model_repo, base_model=self.base_model or _adapter_base_model(path),
-                          metrics=self._all_metrics(), latest_iteration=iteration, params=self.params,
-                          dataset_repo=self.dataset_repo, endpoint=self.endpoint)
+        card = model_card(
+            self.model_repo,
+            base_model=self.base_model or _adapter_base_model(path),
+            metrics=self._all_metrics(),
+            latest_iteration=iteration,
+            params=self.params,
+            dataset_repo=self.dataset_repo,
+            endpoint=self.endpoint,
+        )
         for revision in (branch, "main"):
             if revision == "main" and latest is not None and latest > iteration:
                 continue  # main keeps the newest adapter
@@ -312,8 +366,7 @@ class HubStore(LocalStore):
                 *(CommitOperationDelete(p) for p in stale),
                 CommitOperationAdd("README.md", str(card).encode()),
             ]
-            self._commit(self.model_repo, "model", ops, f"{branch}: adapter", what="adapter",
-                         revision=revision)
+            self._commit(self.model_repo, "model", ops, f"{branch}: adapter", what="adapter", revision=revision)
 
     def _ensure_branch(self, branch: str) -> None:
         """Create ``branch`` of the model repo at the repo's first commit (no adapter files) if it is missing."""
@@ -327,29 +380,47 @@ class HubStore(LocalStore):
     def _push_model_card(self) -> None:
         assert self.model_repo is not None
         latest = self._latest_adapter()
-        card = model_card(self.model_repo, base_model=self.base_model, metrics=self._all_metrics(),
-                          latest_iteration=latest if latest is not None else 0, params=self.params,
-                          dataset_repo=self.dataset_repo, endpoint=self.endpoint)
-        self._commit(self.model_repo, "model", [CommitOperationAdd("README.md", str(card).encode())],
-                     "Update model card: metrics of every iteration", what="model card")
+        card = model_card(
+            self.model_repo,
+            base_model=self.base_model,
+            metrics=self._all_metrics(),
+            latest_iteration=latest if latest is not None else 0,
+            params=self.params,
+            dataset_repo=self.dataset_repo,
+            endpoint=self.endpoint,
+        )
+        self._commit(
+            self.model_repo,
+            "model",
+            [CommitOperationAdd("README.md", str(card).encode())],
+            "Update model card: metrics of every iteration",
+            what="model card",
+        )
 
     def _dataset_card(self, extra_preferences: int | None) -> DatasetCard:
         assert self.dataset_repo is not None
         iterations = set(self._remote_iterations("preferences"))
         if extra_preferences is not None:
             iterations.add(extra_preferences)
-        return dataset_card(self.dataset_repo, iterations=sorted(iterations), metrics=self._all_metrics(),
-                            model_repo=self.model_repo, endpoint=self.endpoint)
+        return dataset_card(
+            self.dataset_repo,
+            iterations=sorted(iterations),
+            metrics=self._all_metrics(),
+            model_repo=self.model_repo,
+            endpoint=self.endpoint,
+        )
 
     def _all_metrics(self) -> list[dict[str, Any]]:
         return [self.read_json(t, "metrics") for t in self.iterations_with("metrics")]
 
-    def _commit(self, repo_id: str, repo_type: str, ops: list, message: str, *, what: str,
-                revision: str = "main") -> None:
+    def _commit(
+        self, repo_id: str, repo_type: str, ops: list, message: str, *, what: str, revision: str = "main"
+    ) -> None:
         with self._hub_errors(f"pushing {what} to {repo_type} repo {repo_id}@{revision}", repo_id, repo_type):
             self._ensure_repo(repo_id, repo_type)
-            self.api.create_commit(repo_id, operations=ops, commit_message=message, repo_type=repo_type,
-                                   revision=revision)
+            self.api.create_commit(
+                repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
+            )
 
     def _ensure_repo(self, repo_id: str, repo_type: str) -> None:
         """Create the repo (private if ``private``) once per store, in case `preflight` was not called."""
@@ -385,14 +456,18 @@ class HubStore(LocalStore):
         if isinstance(info[0], RepoFile):
             return sha, {prefix: ""}
         root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
-        return sha, {p: p[len(root) + 1:] for p in self._list_files(repo_id, repo_type, root, sha)}
+        return sha, {p: p[len(root) + 1 :] for p in self._list_files(repo_id, repo_type, root, sha)}
 
     def _list_files(self, repo_id: str, repo_type: str, path: str, revision: str) -> list[str]:
         with self._hub_errors(f"listing {path or 'the files'} of {repo_id}@{revision}", repo_id, repo_type):
             try:
-                return [e.path for e in self.api.list_repo_tree(repo_id, path_in_repo=path or None, recursive=True,
-                                                                  repo_type=repo_type, revision=revision)
-                        if isinstance(e, RepoFile)]
+                return [
+                    e.path
+                    for e in self.api.list_repo_tree(
+                        repo_id, path_in_repo=path or None, recursive=True, repo_type=repo_type, revision=revision
+                    )
+                    if isinstance(e, RepoFile)
+                ]
             except (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError):
                 return []
 
@@ -429,11 +504,14 @@ class HubStore(LocalStore):
         with self._hub_errors(f"listing the iterations of {repo_id}", repo_id, repo_type):
             try:
                 top = self.api.list_repo_tree(repo_id, repo_type=repo_type)
-                its = sorted(t for e in top if isinstance(e, RepoFolder) and (t := layout.iteration_of(e.path)) is not None)
+                its = sorted(
+                    t for e in top if isinstance(e, RepoFolder) and (t := layout.iteration_of(e.path)) is not None
+                )
                 if not its:
                     return []
-                found = self.api.get_paths_info(repo_id, [layout.artifact_path(t, artifact) for t in its],
-                                                repo_type=repo_type)
+                found = self.api.get_paths_info(
+                    repo_id, [layout.artifact_path(t, artifact) for t in its], repo_type=repo_type
+                )
             except (RepositoryNotFoundError, RevisionNotFoundError):
                 return []
         return sorted(layout.iteration_of(e.path.split("/")[0]) for e in found)  # type: ignore[type-var]
@@ -479,11 +557,13 @@ class HubStore(LocalStore):
 
     def _no_write_text(self, me: Mapping[str, Any], repo_id: str, repo_type: str) -> str:
         role = me.get("auth", {}).get("accessToken", {}).get("role", "unknown")
-        return (f"The token from {self._token_source()} (user {me.get('name')!r}, role {role!r}) cannot write to "
-                f"the {repo_type} repo {repo_id}. Use a token with write access to the namespace "
-                f"{repo_id.split('/')[0]!r} (https://huggingface.co/settings/tokens: role 'write', or a fine-grained "
-                f"token with 'repo.write' on it) in HF_TOKEN or `huggingface_hub.login()`, or pick a repo under "
-                f"your own namespace.")
+        return (
+            f"The token from {self._token_source()} (user {me.get('name')!r}, role {role!r}) cannot write to "
+            f"the {repo_type} repo {repo_id}. Use a token with write access to the namespace "
+            f"{repo_id.split('/')[0]!r} (https://huggingface.co/settings/tokens: role 'write', or a fine-grained "
+            f"token with 'repo.write' on it) in HF_TOKEN or `huggingface_hub.login()`, or pick a repo under "
+            f"your own namespace."
+        )
 
     @staticmethod
     @contextmanager
@@ -492,8 +572,10 @@ class HubStore(LocalStore):
         try:
             yield
         except StoreError as err:
-            raise StoreError(f"{what} is complete in the local store ({path}) but was not pushed: {err} The next "
-                             "`store.preflight()` (run before each stage) or `store.sync()` pushes it.") from err
+            raise StoreError(
+                f"{what} is complete in the local store ({path}) but was not pushed: {err} The next "
+                "`store.preflight()` (run before each stage) or `store.sync()` pushes it."
+            ) from err
 
     @contextmanager
     def _hub_errors(self, action: str, repo_id: str, repo_type: str) -> Iterator[None]:
@@ -501,19 +583,26 @@ class HubStore(LocalStore):
         try:
             yield
         except _NETWORK_ERRORS as err:
-            raise StoreError(f"Cannot reach the Hugging Face Hub at {self.endpoint} while {action} "
-                             f"({type(err).__name__}: {err}). Check the network, or HF_ENDPOINT if set.") from err
+            raise StoreError(
+                f"Cannot reach the Hugging Face Hub at {self.endpoint} while {action} "
+                f"({type(err).__name__}: {err}). Check the network, or HF_ENDPOINT if set."
+            ) from err
         except HfHubHTTPError as err:
             status = _status(err)
             if status == 401 and "Invalid credentials" in _error_message(err):
-                hint = ("The token is invalid or expired: set HF_TOKEN to a valid token or run "
-                        "`huggingface_hub.login()`.")
+                hint = (
+                    "The token is invalid or expired: set HF_TOKEN to a valid token or run `huggingface_hub.login()`."
+                )
             elif status == 403:
-                hint = (f"The token may not write to {repo_id}: use a token with write access to it "
-                        "(HF_TOKEN or `huggingface_hub.login()`).")
+                hint = (
+                    f"The token may not write to {repo_id}: use a token with write access to it "
+                    "(HF_TOKEN or `huggingface_hub.login()`)."
+                )
             elif isinstance(err, RepositoryNotFoundError):
-                hint = (f"The {repo_type} repo {repo_id} does not exist or the token cannot see it: run "
-                        "`store.preflight()` to create it, and check the repo id and token.")
+                hint = (
+                    f"The {repo_type} repo {repo_id} does not exist or the token cannot see it: run "
+                    "`store.preflight()` to create it, and check the repo id and token."
+                )
             else:
                 hint = "Retry later; if it persists, check the repo on the Hub."
             raise StoreError(f"The Hub refused {action} ({status}): {str(err).splitlines()[0]} {hint}") from err

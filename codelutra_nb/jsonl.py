@@ -26,7 +26,9 @@ def parse_jsonl(text: str, where: str, hint: str = "") -> list[Any]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise TaskDataError(f"{where}, line {lineno}: not valid JSON ({exc.msg}){'; ' + hint if hint else ''}.") from None
+            raise TaskDataError(
+                f"{where}, line {lineno}: not valid JSON ({exc.msg}){'; ' + hint if hint else ''}."
+            ) from None
     return records
 
 

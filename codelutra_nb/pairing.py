@@ -36,8 +36,9 @@ class Candidate:
     source: str = "sample"
 
 
-def pair_task(correct: Sequence[Candidate], failed: Sequence[Candidate], k: int,
-              rng: random.Random) -> list[tuple[Candidate, Candidate]]:
+def pair_task(
+    correct: Sequence[Candidate], failed: Sequence[Candidate], k: int, rng: random.Random
+) -> list[tuple[Candidate, Candidate]]:
     """K (chosen, rejected) pairs; each side drawn without replacement when it has K or more, else with."""
     if not correct or not failed:
         return []
@@ -48,9 +49,17 @@ def pair_task(correct: Sequence[Candidate], failed: Sequence[Candidate], k: int,
     return list(zip(draw(correct), draw(failed)))
 
 
-def build_preferences(tasks: Mapping[str, Task], samples: Sequence[dict], *, k: int, no_correct: str,
-                      iteration: int, seed: int, template: str | None = None,
-                      system_prompt: str | None = None) -> tuple[Dataset, dict]:
+def build_preferences(
+    tasks: Mapping[str, Task],
+    samples: Sequence[dict],
+    *,
+    k: int,
+    no_correct: str,
+    iteration: int,
+    seed: int,
+    template: str | None = None,
+    system_prompt: str | None = None,
+) -> tuple[Dataset, dict]:
     """The preference dataset (TRL conversational prompt/chosen/rejected + metadata) and pairing statistics.
 
     Args:
@@ -63,8 +72,14 @@ def build_preferences(tasks: Mapping[str, Task], samples: Sequence[dict], *, k: 
         by_task.setdefault(str(record["task_id"]), []).append(record)
     rng = random.Random(seed)
     rows: list[dict] = []
-    stats = {"tasks": len(by_task), "paired_tasks": 0, "gold_chosen_tasks": 0, "degenerate": 0,
-             "skipped_no_correct": 0, "skipped_no_failed": 0}
+    stats = {
+        "tasks": len(by_task),
+        "paired_tasks": 0,
+        "gold_chosen_tasks": 0,
+        "degenerate": 0,
+        "skipped_no_correct": 0,
+        "skipped_no_failed": 0,
+    }
     for task_id in sorted(by_task, key=_natural_key):
         task = tasks[task_id]
         kind = get_kind(task.kind)
@@ -88,23 +103,34 @@ def build_preferences(tasks: Mapping[str, Task], samples: Sequence[dict], *, k: 
             continue
         prompt = build_messages(task, template, system_prompt)
         for chosen, rejected in pair_task(list(correct.values()), list(failed.values()), k, rng):
-            rows.append({
-                "prompt": prompt,
-                "chosen": [{"role": "assistant", "content": chosen.answer}],
-                "rejected": [{"role": "assistant", "content": rejected.answer}],
-                "task_id": task_id,
-                "iteration": iteration,
-                "chosen_source": chosen.source,
-                "rejected_category": rejected.category,
-            })
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "chosen": [{"role": "assistant", "content": chosen.answer}],
+                    "rejected": [{"role": "assistant", "content": rejected.answer}],
+                    "task_id": task_id,
+                    "iteration": iteration,
+                    "chosen_source": chosen.source,
+                    "rejected_category": rejected.category,
+                }
+            )
         stats["paired_tasks"] += 1
     stats["pairs"] = len(rows)
     return Dataset.from_list(rows, features=None) if rows else _empty_dataset(), stats
 
 
 def _empty_dataset() -> Dataset:
-    return Dataset.from_dict({"prompt": [], "chosen": [], "rejected": [], "task_id": [], "iteration": [],
-                              "chosen_source": [], "rejected_category": []})
+    return Dataset.from_dict(
+        {
+            "prompt": [],
+            "chosen": [],
+            "rejected": [],
+            "task_id": [],
+            "iteration": [],
+            "chosen_source": [],
+            "rejected_category": [],
+        }
+    )
 
 
 def _natural_key(task_id: str) -> tuple:

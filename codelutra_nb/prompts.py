@@ -20,8 +20,10 @@ def check_template(template: str, task: Task) -> None:
     names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
     unknown = sorted(names - set(fields))
     if unknown:
-        raise ConfigError(f"prompt_template names {unknown}, which {task.kind} tasks do not have; "
-                          f"available placeholders: {sorted(fields)}.")
+        raise ConfigError(
+            f"prompt_template names {unknown}, which {task.kind} tasks do not have; "
+            f"available placeholders: {sorted(fields)}."
+        )
 
 
 def build_messages(task: Task, template: str | None = None, system_prompt: str | None = None) -> list[dict[str, str]]:

@@ -47,7 +47,9 @@ class Sampler(Protocol):
         """The sampler serving M = base + ``adapter``."""
         ...
 
-    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
+    def generate(
+        self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
+    ) -> list[list[str]]:
         """``settings.n`` completions per conversation, in order; deterministic for a given seed."""
         ...
 
@@ -65,26 +67,37 @@ class TransformersSampler:
 
         return cls(load_policy(model, adapter), load_tokenizer(model), batch_size=batch_size, desc=desc)
 
-    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
+    def generate(
+        self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
+    ) -> list[list[str]]:
         tok = self.tokenizer
         prompts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         jobs = [(i, j) for i in range(len(prompts)) for j in range(settings.n)]
         order = sorted(range(len(jobs)), key=lambda k: len(prompts[jobs[k][0]]))
         results: list[list[str]] = [[""] * settings.n for _ in prompts]
-        sample_args = {} if settings.greedy else {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": 0}
+        sample_args = (
+            {} if settings.greedy else {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": 0}
+        )
         torch.manual_seed(seed)
         device = next(self.model.parameters()).device
         bar = tqdm(total=len(jobs), desc=self.desc, unit="seq", disable=not self.progress, mininterval=2.0)
         for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            enc = tok([prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True,
-                      add_special_tokens=False).to(device)
+            batch = order[start : start + self.batch_size]
+            enc = tok(
+                [prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(device)
             prompt_len = enc["input_ids"].shape[1]
             stopping = [_CodeComplete(tok, prompt_len, settings.stop)] if settings.stop else []
             with torch.inference_mode():
-                out = self.model.generate(**enc, do_sample=not settings.greedy, max_new_tokens=settings.max_new_tokens,
-                                          pad_token_id=tok.pad_token_id, eos_token_id=_stop_ids(tok),
-                                          stopping_criteria=StoppingCriteriaList(stopping), **sample_args)
+                out = self.model.generate(
+                    **enc,
+                    do_sample=not settings.greedy,
+                    max_new_tokens=settings.max_new_tokens,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=_stop_ids(tok),
+                    stopping_criteria=StoppingCriteriaList(stopping),
+                    **sample_args,
+                )
             texts = tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
             for k, text in zip(batch, texts):
                 i, j = jobs[k]
@@ -102,8 +115,9 @@ class VLLMSampler:
             from vllm import LLM
             from vllm.lora.request import LoRARequest
         except ImportError as exc:
-            raise ImportError("sampler='vllm' needs vLLM on a CUDA machine: `pip install vllm`, "
-                              "or set sampler: transformers.") from exc
+            raise ImportError(
+                "sampler='vllm' needs vLLM on a CUDA machine: `pip install vllm`, or set sampler: transformers."
+            ) from exc
         rank = json.loads((adapter / "adapter_config.json").read_text())["r"] if adapter is not None else 8
         self.llm = LLM(model=model_path, enable_lora=adapter is not None, max_lora_rank=max(rank, 8))
         self.lora = LoRARequest("policy", 1, str(adapter)) if adapter is not None else None
@@ -114,11 +128,18 @@ class VLLMSampler:
 
         return cls(resolve_base_model(model), adapter)
 
-    def generate(self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int) -> list[list[str]]:
+    def generate(
+        self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
+    ) -> list[list[str]]:
         from vllm import SamplingParams
 
-        params = SamplingParams(n=settings.n, seed=seed, max_tokens=settings.max_new_tokens,
-                                temperature=0.0 if settings.greedy else settings.temperature, top_p=settings.top_p)
+        params = SamplingParams(
+            n=settings.n,
+            seed=seed,
+            max_tokens=settings.max_new_tokens,
+            temperature=0.0 if settings.greedy else settings.temperature,
+            top_p=settings.top_p,
+        )
         outputs = self.llm.chat(list(conversations), params, lora_request=self.lora)
         return [[c.text for c in o.outputs] for o in outputs]
 
@@ -130,8 +151,9 @@ SAMPLERS: dict[str, type[Sampler]] = {
 """Backend name (the ``sampler`` parameter) -> its class."""
 
 
-def make_sampler(backend: str, model: ModelParams, adapter: Path | None, *, batch_size: int,
-                 desc: str = "sampling") -> Sampler:
+def make_sampler(
+    backend: str, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str = "sampling"
+) -> Sampler:
     """The sampler ``backend`` names, serving M = base + ``adapter``."""
     if backend not in SAMPLERS:
         raise ConfigError(f"Unknown sampler {backend!r}; known samplers: {sorted(SAMPLERS)}.")
@@ -149,7 +171,7 @@ class _CodeComplete(StoppingCriteria):
         if self.done is None:
             self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         rows = (~self.done).nonzero().flatten().tolist()
-        texts = self.tokenizer.batch_decode(input_ids[rows, self.prompt_len:], skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(input_ids[rows, self.prompt_len :], skip_special_tokens=True)
         for row, text in zip(rows, texts):
             self.done[row] = self.complete(text)
         return self.done.clone()

@@ -44,18 +44,27 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     with _timed(store, t, "sample"):
         tasks = list(load_tasks(cfg.tasks, "train").values())
         adapter = adapter_of(store, t - 1)
-        settings = GenerationSettings(sampling.num_samples, sampling.temperature, sampling.top_p,
-                                      sampling.max_new_tokens, stop=get_kind(cfg.tasks.task_kind).code_complete)
+        settings = GenerationSettings(
+            sampling.num_samples,
+            sampling.temperature,
+            sampling.top_p,
+            sampling.max_new_tokens,
+            stop=get_kind(cfg.tasks.task_kind).code_complete,
+        )
         sampler = None
         shards = _shards(tasks, run.shard_size)
         for index, shard in enumerate(shards):
             if not run.force and store.has_shard(t, "samples", index):
                 continue
-            sampler = sampler or make_sampler(sampling.sampler, cfg.model, adapter,
-                                              batch_size=sampling.sample_batch_size, desc=f"sampling M({t - 1})")
+            sampler = sampler or make_sampler(
+                sampling.sampler, cfg.model, adapter, batch_size=sampling.sample_batch_size, desc=f"sampling M({t - 1})"
+            )
             outputs = sampler.generate([_messages(cfg, task) for task in shard], settings, seed=_shard_seed(cfg, index))
-            records = [{"task_id": task.task_id, "sample_index": j, "iteration": t, "completion": text}
-                       for task, texts in zip(shard, outputs) for j, text in enumerate(texts)]
+            records = [
+                {"task_id": task.task_id, "sample_index": j, "iteration": t, "completion": text}
+                for task, texts in zip(shard, outputs)
+                for j, text in enumerate(texts)
+            ]
             with store.writing_shard(t, "samples", index) as path:
                 write_jsonl(path, records)
         records = store.join_shards(t, "samples", len(shards))
@@ -125,8 +134,18 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         if not cfg.run.force and not any(checkpoints.glob("checkpoint-*")):
             resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / HUB_CHECKPOINT)
         with store.writing(t, "adapter") as path:
-            train_adapter(cfg.model, cfg.training, method, dataset, path, previous, checkpoints, seed=cfg.run.seed,
-                          hub_args=store.trainer_hub_args(t), resume_from=resume_from)
+            train_adapter(
+                cfg.model,
+                cfg.training,
+                method,
+                dataset,
+                path,
+                previous,
+                checkpoints,
+                seed=cfg.run.seed,
+                hub_args=store.trainer_hub_args(t),
+                resume_from=resume_from,
+            )
         store.drop_trainer_checkpoints(t)
     return _train_summary(cfg, store, t)
 
@@ -138,21 +157,36 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         return store.read_json(t, "metrics") | {"skipped": True}
     started = time.perf_counter()
     tasks = load_tasks(cfg.tasks, "eval")
-    sampler = make_sampler(cfg.sampling.sampler, cfg.model, adapter_of(store, t), batch_size=ev.eval_batch_size,
-                           desc=f"evaluating M({t})")
-    settings = GenerationSettings(1, ev.eval_temperature, ev.eval_top_p, ev.eval_max_new_tokens, ev.eval_greedy,
-                                  stop=get_kind(cfg.tasks.task_kind).code_complete)
+    sampler = make_sampler(
+        cfg.sampling.sampler, cfg.model, adapter_of(store, t), batch_size=ev.eval_batch_size, desc=f"evaluating M({t})"
+    )
+    settings = GenerationSettings(
+        1,
+        ev.eval_temperature,
+        ev.eval_top_p,
+        ev.eval_max_new_tokens,
+        ev.eval_greedy,
+        stop=get_kind(cfg.tasks.task_kind).code_complete,
+    )
     ordered = list(tasks.values())
     outputs = sampler.generate([_messages(cfg, task) for task in ordered], settings, seed=cfg.run.seed)
-    verdicts = verify_candidates(tasks, [(task.task_id, texts[0]) for task, texts in zip(ordered, outputs)],
-                                 cfg.verification)
-    records = [{"task_id": task.task_id, "db_id": task.group, "completion": texts[0], **v.to_dict()}
-               for task, texts, v in zip(ordered, outputs, verdicts)]
+    verdicts = verify_candidates(
+        tasks, [(task.task_id, texts[0]) for task, texts in zip(ordered, outputs)], cfg.verification
+    )
+    records = [
+        {"task_id": task.task_id, "db_id": task.group, "completion": texts[0], **v.to_dict()}
+        for task, texts, v in zip(ordered, outputs, verdicts)
+    ]
     with store.writing(t, "evaluation") as path:
         write_jsonl(path, records)
     store.record_time(t, "evaluate", time.perf_counter() - started)
-    metrics = {"iteration": t, "eval": summarize(records), "eval_by_database": summarize_by(records, "db_id"),
-               "timings_s": store.read_json(t, "timings"), "config": cfg.to_dict()}
+    metrics = {
+        "iteration": t,
+        "eval": summarize(records),
+        "eval_by_database": summarize_by(records, "db_id"),
+        "timings_s": store.read_json(t, "timings"),
+        "config": cfg.to_dict(),
+    }
     if t > 0:
         metrics["train"] = _train_summary(cfg, store, t)
         metrics["pairing"] = _pairing_stats(store, t)
@@ -191,14 +225,17 @@ class Stage:
         return 0 if self.base_model else cfg.run.iteration
 
 
-STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("baseline", baseline_stage, "05_evaluate.ipynb", base_model=True),
-    Stage("sample", sample_stage, "01_sample.ipynb"),
-    Stage("verify", verify_stage, "02_verify.ipynb"),
-    Stage("pair", pair_stage, "03_pair.ipynb"),
-    Stage("train", train_stage, "04_train.ipynb"),
-    Stage("evaluate", evaluate_stage, "05_evaluate.ipynb"),
-)}
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("baseline", baseline_stage, "05_evaluate.ipynb", base_model=True),
+        Stage("sample", sample_stage, "01_sample.ipynb"),
+        Stage("verify", verify_stage, "02_verify.ipynb"),
+        Stage("pair", pair_stage, "03_pair.ipynb"),
+        Stage("train", train_stage, "04_train.ipynb"),
+        Stage("evaluate", evaluate_stage, "05_evaluate.ipynb"),
+    )
+}
 """Every stage by name, in the order an iteration runs them (``baseline`` only when due)."""
 
 
@@ -248,7 +285,7 @@ def _need_training_iteration(t: int) -> None:
 
 
 def _shards(items: Sequence, size: int) -> list[Sequence]:
-    return [items[i:i + size] for i in range(0, len(items), size)] or [items[:0]]
+    return [items[i : i + size] for i in range(0, len(items), size)] or [items[:0]]
 
 
 def _shard_seed(cfg: LoopConfig, index: int) -> int:

@@ -34,8 +34,14 @@ def open_store(cfg: LoopConfig, *, check: bool = True) -> LocalStore:
     if run.hub_model_repo or run.hub_dataset_repo:
         from .hub import HubStore
 
-        store: LocalStore = HubStore(run.store_dir, model_repo=run.hub_model_repo, dataset_repo=run.hub_dataset_repo,
-                                     private=run.hub_private, params=cfg.to_dict(), base_model=cfg.model.base_model)
+        store: LocalStore = HubStore(
+            run.store_dir,
+            model_repo=run.hub_model_repo,
+            dataset_repo=run.hub_dataset_repo,
+            private=run.hub_private,
+            params=cfg.to_dict(),
+            base_model=cfg.model.base_model,
+        )
     else:
         store = LocalStore(run.store_dir)
     if check:
@@ -78,8 +84,10 @@ class LocalStore:
         return path
 
     def _missing(self, iteration: int, artifact: str, path: Path) -> str:
-        return (f"Iteration {iteration} has no {artifact!r} (looked for {path}). Run the stage that makes it first, "
-                f"e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration {iteration}`.")
+        return (
+            f"Iteration {iteration} has no {artifact!r} (looked for {path}). Run the stage that makes it first, "
+            f"e.g. `papermill notebooks/iterate.ipynb out.ipynb -p iteration {iteration}`."
+        )
 
     def has_shard(self, iteration: int, artifact: str, index: int) -> bool:
         path = self.shard_path(iteration, artifact, index)
@@ -154,8 +162,10 @@ class LocalStore:
                 if legacy.is_dir():
                     current = self.shard_path(t, artifact, 0).parent
                     if current.exists():
-                        raise StoreError(f"{self.iteration_dir(t)} holds shards in both {legacy.name} (before 0.2) "
-                                         f"and {current.name}; delete one of them.")
+                        raise StoreError(
+                            f"{self.iteration_dir(t)} holds shards in both {legacy.name} (before 0.2) "
+                            f"and {current.name}; delete one of them."
+                        )
                     legacy.rename(current)
 
     def trainer_hub_args(self, iteration: int) -> dict[str, Any]:

@@ -38,12 +38,18 @@ class TrainResult:
 def lora_config(training: TrainParams):
     from peft import LoraConfig
 
-    return LoraConfig(r=training.lora_r, lora_alpha=training.lora_alpha, lora_dropout=training.lora_dropout,
-                      target_modules=training.lora_targets, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=training.lora_r,
+        lora_alpha=training.lora_alpha,
+        lora_dropout=training.lora_dropout,
+        target_modules=training.lora_targets,
+        task_type="CAUSAL_LM",
+    )
 
 
-def common_trainer_args(model: ModelParams, training: TrainParams, output_dir: Path, n_rows: int, *, seed: int,
-                        hub_args: dict | None = None) -> dict[str, Any]:
+def common_trainer_args(
+    model: ModelParams, training: TrainParams, output_dir: Path, n_rows: int, *, seed: int, hub_args: dict | None = None
+) -> dict[str, Any]:
     """Trainer arguments every method shares: optimiser, checkpoints, precision, Hub pushing (``hub_args``)."""
     steps_per_epoch = max(1, -(-n_rows // (training.train_batch_size * training.grad_accum)))
     return dict(
@@ -67,16 +73,31 @@ def common_trainer_args(model: ModelParams, training: TrainParams, output_dir: P
     )
 
 
-def train_adapter(model_params: ModelParams, training: TrainParams, method: Method, dataset: Dataset,
-                  output_dir: Path, previous_adapter: Path | None, checkpoint_dir: Path, *, seed: int = 0,
-                  hub_args: dict | None = None, resume_from: Path | None = None) -> TrainResult:
+def train_adapter(
+    model_params: ModelParams,
+    training: TrainParams,
+    method: Method,
+    dataset: Dataset,
+    output_dir: Path,
+    previous_adapter: Path | None,
+    checkpoint_dir: Path,
+    *,
+    seed: int = 0,
+    hub_args: dict | None = None,
+    resume_from: Path | None = None,
+) -> TrainResult:
     """Train M(t) from M(t-1) = base + ``previous_adapter`` with ``method`` and save the adapter to ``output_dir``.
 
     Checkpoints go to ``checkpoint_dir`` (and to the Hub with ``hub_args``); a rerun after a crash resumes
     from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub).
     """
-    from peft import PeftModel, get_peft_model, load_peft_weights, prepare_model_for_kbit_training, \
-        set_peft_model_state_dict
+    from peft import (
+        PeftModel,
+        get_peft_model,
+        load_peft_weights,
+        prepare_model_for_kbit_training,
+        set_peft_model_state_dict,
+    )
     from transformers import set_seed
 
     from .models import load_base_model, load_tokenizer
@@ -93,10 +114,13 @@ def train_adapter(model_params: ModelParams, training: TrainParams, method: Meth
     else:
         model = get_peft_model(model, lora_config(training))  # zero-initialised: the reference copy is the base model
     train_rows = dataset.select_columns(list(method.train_columns))
-    args = method.trainer_config(training, common_trainer_args(model_params, training, checkpoint_dir,
-                                                               len(train_rows), seed=seed, hub_args=hub_args))
-    trainer = _without_peft_card(method.trainer_class())(model=model, args=args, train_dataset=train_rows,
-                                                         processing_class=tokenizer)
+    args = method.trainer_config(
+        training,
+        common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed, hub_args=hub_args),
+    )
+    trainer = _without_peft_card(method.trainer_class())(
+        model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
+    )
     if pin_to_base:
         # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
         set_peft_model_state_dict(trainer.model, load_peft_weights(str(previous_adapter)), adapter_name="default")

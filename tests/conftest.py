@@ -28,10 +28,19 @@ def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
 
     out = tmp_path_factory.mktemp("tiny-model")
     tokenizer = AutoTokenizer.from_pretrained(embedded_dir)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -46,15 +55,28 @@ def tiny_cfg(tiny_model_dir, tmp_path):
     """Demo config on the tiny model, small enough for unit tests (float32: the same numbers on every CPU)."""
     from codelutra_nb.config import load_config
 
-    return load_config("demo", base_model=str(tiny_model_dir), store_dir=str(tmp_path / "store"), num_samples=2,
-                       max_new_tokens=8, eval_max_new_tokens=8, train_limit=4, eval_limit=3, max_length=256,
-                       train_batch_size=2, workers=1, dtype="float32")
+    return load_config(
+        "demo",
+        base_model=str(tiny_model_dir),
+        store_dir=str(tmp_path / "store"),
+        num_samples=2,
+        max_new_tokens=8,
+        eval_max_new_tokens=8,
+        train_limit=4,
+        eval_limit=3,
+        max_length=256,
+        train_batch_size=2,
+        workers=1,
+        dtype="float32",
+    )
 
 
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data, skipping the test with the reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} not found: ../shared/data (beside the checkout) holds the public benchmark files "
-                    "these tests read; a fresh clone elsewhere has none.")
+        pytest.skip(
+            f"{path} not found: ../shared/data (beside the checkout) holds the public benchmark files "
+            "these tests read; a fresh clone elsewhere has none."
+        )
     return path

@@ -102,8 +102,9 @@ class HubState:
         self.unhandled: list[str] = []
         self._counter = 0
 
-    def new_commit(self, repo: Repo, parent: str | None, files: dict[str, bytes], title: str, message: str,
-                   author: str) -> Commit:
+    def new_commit(
+        self, repo: Repo, parent: str | None, files: dict[str, bytes], title: str, message: str, author: str
+    ) -> Commit:
         self._counter += 1
         seed = f"{repo.repo_type}/{repo.repo_id}:{parent}:{title}:{self._counter}:{time.time_ns()}".encode()
         commit = Commit(hashlib.sha1(seed).hexdigest(), parent, title, message, author, _now(), files)
@@ -121,8 +122,14 @@ class HubState:
 class HubError(Exception):
     """An HTTP error answer: status, ``X-Error-Code`` and message."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.code, self.headers = status, message, code, headers or {}
         self.extra = extra or {}
@@ -190,8 +197,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -238,8 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
         return found
 
     # -- routing ----------------------------------------------------------------------------------------------
-    def _route(self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes,
-               user: Token | None) -> bool:
+    def _route(
+        self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes, user: Token | None
+    ) -> bool:
         if parts[:1] == ["api"]:
             return self._route_api(method, parts[1:], query, body, user)
         if len(parts) >= 2 and parts[0] in ("datasets", "spaces") and method in ("GET", "HEAD"):
@@ -253,8 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _route_api(self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes,
-                   user: Token | None) -> bool:
+    def _route_api(
+        self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes, user: Token | None
+    ) -> bool:
         if parts == ["whoami-v2"] and method == "GET":
             self._whoami(user)
             return True
@@ -309,9 +323,12 @@ class _Handler(BaseHTTPRequestHandler):
         if user is None:
             raise HubError(401, "You must be authenticated to write to a repository", "RepoNotFound")
         if user.role != "write" or user.user != _namespace(repo_id):
-            raise HubError(403, f"You don't have write access to {repo_id}: the token is read-only or not allowed "
-                                f"for this namespace. Pass `create_pr=1` as a query parameter to create a Pull "
-                                f"Request instead.")
+            raise HubError(
+                403,
+                f"You don't have write access to {repo_id}: the token is read-only or not allowed "
+                f"for this namespace. Pass `create_pr=1` as a query parameter to create a Pull "
+                f"Request instead.",
+            )
 
     @staticmethod
     def _commit_at(repo: Repo, revision: str) -> Commit:
@@ -324,14 +341,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _whoami(self, user: Token | None) -> None:
         if user is None:
             raise HubError(401, "Invalid credentials in Authorization header")
-        self._json({
-            "type": "user",
-            "id": hashlib.sha1(user.user.encode()).hexdigest()[:24],
-            "name": user.user,
-            "fullname": user.user,
-            "orgs": [],
-            "auth": {"type": "access_token", "accessToken": {"displayName": f"{user.role} token", "role": user.role}},
-        })
+        self._json(
+            {
+                "type": "user",
+                "id": hashlib.sha1(user.user.encode()).hexdigest()[:24],
+                "name": user.user,
+                "fullname": user.user,
+                "orgs": [],
+                "auth": {
+                    "type": "access_token",
+                    "accessToken": {"displayName": f"{user.role} token", "role": user.role},
+                },
+            }
+        )
 
     def _validate_yaml(self, payload: dict[str, Any]) -> None:
         # The Hub rejects a card whose base_model is not a model id; a local path is the usual mistake.
@@ -340,8 +362,13 @@ class _Handler(BaseHTTPRequestHandler):
         for line in header.splitlines():
             match = re.match(r"base_model:\s*(\S+)\s*$", line)
             if match and (match.group(1).startswith(("/", ".", "~")) or match.group(1).count("/") > 1):
-                self._json({"errors": [{"message": f'"base_model" with value "{match.group(1)}" is not a valid '
-                                                   f'model id'}], "warnings": []}, 400)
+                self._json(
+                    {
+                        "errors": [{"message": f'"base_model" with value "{match.group(1)}" is not a valid model id'}],
+                        "warnings": [],
+                    },
+                    400,
+                )
                 return
         self._json({"errors": [], "warnings": []})
 
@@ -352,8 +379,11 @@ class _Handler(BaseHTTPRequestHandler):
         if user is None:
             raise HubError(401, "You must be authenticated to create a repository")
         if user.role != "write" or user.user != namespace:
-            raise HubError(403, f"You don't have the rights to create a {repo_type} under the namespace "
-                                f"\"{namespace}\": the token is read-only or not allowed for this namespace.")
+            raise HubError(
+                403,
+                f"You don't have the rights to create a {repo_type} under the namespace "
+                f'"{namespace}": the token is read-only or not allowed for this namespace.',
+            )
         url = f"{self.base_url}/{_URL_PREFIX[repo_type]}{repo_id}"
         if (repo_type, repo_id) in self.state.repos:
             raise HubError(409, f"You already created this {repo_type} repo", extra={"url": url})
@@ -364,33 +394,39 @@ class _Handler(BaseHTTPRequestHandler):
     def _repo_info(self, repo_type: str, repo_id: str, revision: str, user: Token | None) -> None:
         repo = self._repo(repo_type, repo_id, user)
         commit = self._commit_at(repo, revision)
-        self._json({
-            "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
-            "id": repo_id,
-            "author": _namespace(repo_id),
-            "sha": commit.oid,
-            "private": repo.private,
-            "disabled": False,
-            "gated": False,
-            "lastModified": commit.date,
-            "createdAt": repo.history(commit.oid)[-1].date,
-            "tags": [],
-            "siblings": [{"rfilename": path} for path in sorted(commit.files)],
-        })
+        self._json(
+            {
+                "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
+                "id": repo_id,
+                "author": _namespace(repo_id),
+                "sha": commit.oid,
+                "private": repo.private,
+                "disabled": False,
+                "gated": False,
+                "lastModified": commit.date,
+                "createdAt": repo.history(commit.oid)[-1].date,
+                "tags": [],
+                "siblings": [{"rfilename": path} for path in sorted(commit.files)],
+            }
+        )
 
     def _refs(self, repo_type: str, repo_id: str, user: Token | None) -> None:
         repo = self._repo(repo_type, repo_id, user)
-        branches = [{"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
-                    for name, oid in sorted(repo.branches.items())]
+        branches = [
+            {"name": name, "ref": f"refs/heads/{name}", "targetCommit": oid}
+            for name, oid in sorted(repo.branches.items())
+        ]
         self._json({"branches": branches, "converts": [], "tags": [], "pullRequests": []})
 
-    def _branch(self, method: str, repo_type: str, repo_id: str, branch: str, body: bytes,
-                user: Token | None) -> None:
+    def _branch(self, method: str, repo_type: str, repo_id: str, branch: str, body: bytes, user: Token | None) -> None:
         repo = self._repo(repo_type, repo_id, user, write=True)
         if method == "DELETE":
             if branch not in repo.branches or branch == "main":
-                raise HubError(404 if branch not in repo.branches else 403, f"Cannot delete branch {branch}",
-                               "RevisionNotFound" if branch not in repo.branches else None)
+                raise HubError(
+                    404 if branch not in repo.branches else 403,
+                    f"Cannot delete branch {branch}",
+                    "RevisionNotFound" if branch not in repo.branches else None,
+                )
             del repo.branches[branch]
             self._json({})
             return
@@ -403,8 +439,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _commits(self, repo_type: str, repo_id: str, revision: str, user: Token | None) -> None:
         repo = self._repo(repo_type, repo_id, user)
         commit = self._commit_at(repo, revision)
-        self._json([{"id": c.oid, "title": c.title, "message": c.message, "date": c.date,
-                     "authors": [{"user": c.author}]} for c in repo.history(commit.oid)])
+        self._json(
+            [
+                {"id": c.oid, "title": c.title, "message": c.message, "date": c.date, "authors": [{"user": c.author}]}
+                for c in repo.history(commit.oid)
+            ]
+        )
 
     def _entries(self, commit: Commit) -> dict[str, dict[str, Any]]:
         """Every file and folder of a commit as a tree entry, keyed by path."""
@@ -414,25 +454,32 @@ class _Handler(BaseHTTPRequestHandler):
             parts = path.split("/")
             for i in range(1, len(parts)):
                 folder = "/".join(parts[:i])
-                entries.setdefault(folder, {"type": "directory", "size": 0, "path": folder,
-                                            "oid": hashlib.sha1(f"{commit.oid}:{folder}".encode()).hexdigest()})
+                entries.setdefault(
+                    folder,
+                    {
+                        "type": "directory",
+                        "size": 0,
+                        "path": folder,
+                        "oid": hashlib.sha1(f"{commit.oid}:{folder}".encode()).hexdigest(),
+                    },
+                )
         return entries
 
-    def _tree(self, repo_type: str, repo_id: str, revision: str, path: str, recursive: bool,
-              user: Token | None) -> None:
+    def _tree(
+        self, repo_type: str, repo_id: str, revision: str, path: str, recursive: bool, user: Token | None
+    ) -> None:
         repo = self._repo(repo_type, repo_id, user)
         commit = self._commit_at(repo, revision)
         entries = self._entries(commit)
         path = path.strip("/")
         if path and entries.get(path, {}).get("type") != "directory":
-            raise HubError(404, f"{path} does not exist on {revision}", "EntryNotFound",
-                           {"X-Repo-Commit": commit.oid})
+            raise HubError(404, f"{path} does not exist on {revision}", "EntryNotFound", {"X-Repo-Commit": commit.oid})
         prefix = f"{path}/" if path else ""
         out = []
         for entry_path, entry in sorted(entries.items()):
             if not entry_path.startswith(prefix):
                 continue
-            if recursive or "/" not in entry_path[len(prefix):]:
+            if recursive or "/" not in entry_path[len(prefix) :]:
                 out.append(entry)
         self._json(out)
 
@@ -446,19 +493,27 @@ class _Handler(BaseHTTPRequestHandler):
         entries = self._entries(commit)
         self._json([entries[p.strip("/")] for p in paths if p.strip("/") in entries])
 
-    def _preupload(self, repo_type: str, repo_id: str, revision: str, payload: dict[str, Any],
-                   user: Token | None) -> None:
+    def _preupload(
+        self, repo_type: str, repo_id: str, revision: str, payload: dict[str, Any], user: Token | None
+    ) -> None:
         repo = self._repo(repo_type, repo_id, user, write=True)
         commit = self._commit_at(repo, revision)
         files = []
         for item in payload.get("files", []):
             existing = commit.files.get(item["path"])
-            files.append({"path": item["path"], "uploadMode": "regular", "shouldIgnore": False,
-                          "oid": git_blob_sha(existing) if existing is not None else None})
+            files.append(
+                {
+                    "path": item["path"],
+                    "uploadMode": "regular",
+                    "shouldIgnore": False,
+                    "oid": git_blob_sha(existing) if existing is not None else None,
+                }
+            )
         self._json({"files": files, "commitOid": commit.oid})
 
-    def _commit(self, repo_type: str, repo_id: str, revision: str, body: bytes, query: dict[str, list[str]],
-                user: Token | None) -> None:
+    def _commit(
+        self, repo_type: str, repo_id: str, revision: str, body: bytes, query: dict[str, list[str]], user: Token | None
+    ) -> None:
         repo = self._repo(repo_type, repo_id, user, write=True)
         if query.get("create_pr"):
             raise HubError(400, "Pull requests are not implemented by the test hub")
@@ -495,8 +550,9 @@ class _Handler(BaseHTTPRequestHandler):
         if parent is not None and not head.oid.startswith(parent):
             raise HubError(412, f"Parent commit {parent} is not the head of {revision} ({head.oid})")
         assert user is not None
-        commit = self.state.new_commit(repo, head.oid, files, header.get("summary", ""),
-                                       header.get("description", ""), user.user)
+        commit = self.state.new_commit(
+            repo, head.oid, files, header.get("summary", ""), header.get("description", ""), user.user
+        )
         repo.branches[revision] = commit.oid
         url = f"{self.base_url}/{_URL_PREFIX[repo_type]}{repo_id}/commit/{commit.oid}"
         self._json({"success": True, "commitOid": commit.oid, "commitUrl": url, "pullRequestUrl": None})
@@ -516,7 +572,7 @@ class _Handler(BaseHTTPRequestHandler):
             if start >= len(data):
                 raise HubError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{len(data)}"})
             end = min(end, len(data) - 1)
-            status, payload = 206, data[start:end + 1]
+            status, payload = 206, data[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         self._send(status, payload, headers, content_type="application/octet-stream")
 
@@ -534,10 +590,14 @@ class HubServer:
     """A Hub stand-in on ``127.0.0.1`` and a free port; use as a context manager or `start` / `stop`."""
 
     def __init__(self, tokens: dict[str, Token] | None = None):
-        self.state = HubState(tokens if tokens is not None else {
-            WRITE_TOKEN: Token(USER, "write"),
-            READ_TOKEN: Token(USER, "read"),
-        })
+        self.state = HubState(
+            tokens
+            if tokens is not None
+            else {
+                WRITE_TOKEN: Token(USER, "write"),
+                READ_TOKEN: Token(USER, "read"),
+            }
+        )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -712,8 +772,21 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-__all__ = ["READ_TOKEN", "USER", "WRITE_TOKEN", "HubServer", "HubState", "Token", "closed_port_url",
-           "configure_clients", "forget_clients", "git_blob_sha", "hub", "hub_environment", "serving"]
+__all__ = [
+    "READ_TOKEN",
+    "USER",
+    "WRITE_TOKEN",
+    "HubServer",
+    "HubState",
+    "Token",
+    "closed_port_url",
+    "configure_clients",
+    "forget_clients",
+    "git_blob_sha",
+    "hub",
+    "hub_environment",
+    "serving",
+]
 
 if __name__ == "__main__":  # pragma: no cover - manual debugging: `python tests/hub_server.py`
     with HubServer() as _srv:

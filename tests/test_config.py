@@ -1,7 +1,12 @@
 import pytest
 
 from codelutra_nb.config import (
-    PARAMS_DIR, LoopConfig, config_from_namespace, load_config, namespace_overrides, parse_assignments,
+    PARAMS_DIR,
+    LoopConfig,
+    config_from_namespace,
+    load_config,
+    namespace_overrides,
+    parse_assignments,
 )
 from codelutra_nb.errors import ConfigError
 
@@ -34,16 +39,19 @@ def test_unknown_preset_lists_the_known_ones():
         load_config("nope")
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("num_samples", "many", "must be an integer"),
-    ("num_samples", 0, "must be > 0"),
-    ("top_p", 1.5, r"in \(0, 1\]"),
-    ("temperature", -1, ">= 0"),
-    ("no_correct", "maybe", r"choose one of \['skip', 'gold'\]"),
-    ("load_in_4bit", "yes please", "true or false"),
-    ("lora_targets", 3, "list of strings"),
-    ("num_samples", 2.5, "must be an integer"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("num_samples", "many", "must be an integer"),
+        ("num_samples", 0, "must be > 0"),
+        ("top_p", 1.5, r"in \(0, 1\]"),
+        ("temperature", -1, ">= 0"),
+        ("no_correct", "maybe", r"choose one of \['skip', 'gold'\]"),
+        ("load_in_4bit", "yes please", "true or false"),
+        ("lora_targets", 3, "list of strings"),
+        ("num_samples", 2.5, "must be an integer"),
+    ],
+)
 def test_bad_values_say_what_is_allowed(key, value, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_config(**{key: value})
@@ -52,16 +60,29 @@ def test_bad_values_say_what_is_allowed(key, value, message):
 
 def test_strings_from_papermill_and_cli_are_coerced():
     cfg = load_config(num_samples="8", load_in_4bit="true", learning_rate="1e-4", workers=None)
-    assert (cfg.sampling.num_samples, cfg.model.load_in_4bit, cfg.training.learning_rate, cfg.verification.workers) == (8, True, 1e-4, None)
+    assert (cfg.sampling.num_samples, cfg.model.load_in_4bit, cfg.training.learning_rate, cfg.verification.workers) == (
+        8,
+        True,
+        1e-4,
+        None,
+    )
     assert parse_assignments(["num_samples=8", "lora_targets=[q_proj, v_proj]"]) == {
-        "num_samples": 8, "lora_targets": ["q_proj", "v_proj"]}
+        "num_samples": 8,
+        "lora_targets": ["q_proj", "v_proj"],
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_assignments(["num_samples"])
 
 
 def test_notebook_namespace_takes_params_and_injected_fields():
-    namespace = {"preset": "demo", "iteration": 2, "force": False, "params": {"num_samples": 6, "beta": 0.5},
-                 "beta": 0.3, "some_notebook_variable": 1}
+    namespace = {
+        "preset": "demo",
+        "iteration": 2,
+        "force": False,
+        "params": {"num_samples": 6, "beta": 0.5},
+        "beta": 0.3,
+        "some_notebook_variable": 1,
+    }
     assert namespace_overrides(namespace) == {"num_samples": 6, "beta": 0.3, "iteration": 2, "force": False}
     cfg = config_from_namespace(namespace)
     assert (cfg.run.iteration, cfg.sampling.num_samples, cfg.training.beta) == (2, 6, 0.3)

@@ -160,8 +160,10 @@ def test_tables_json_matches_databases(connections):
     assert sorted(e["db_id"] for e in entries) == DB_IDS
     for entry in entries:
         conn = connections[entry["db_id"]]
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        ]
         assert sorted(entry["table_names_original"]) == sorted(tables)
         assert len(entry["table_names"]) == len(tables)
 

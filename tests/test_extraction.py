@@ -16,7 +16,10 @@ SQL_CASES = [
     ("Here you go:\n```sql\nSELECT a\nFROM t\nWHERE b = 1;\n```\nDone.", "SELECT a\nFROM t\nWHERE b = 1"),
     ("```sql\nSELECT a FROM t\n```\nor maybe SELECT b FROM t;", "SELECT a FROM t"),
     ("you can select rows like this:\nselect name from t\n\nthat is all", "select name from t"),
-    ("Use a CTE with the table: WITH x AS (SELECT 1 AS v) SELECT v FROM x;", "WITH x AS (SELECT 1 AS v) SELECT v FROM x"),
+    (
+        "Use a CTE with the table: WITH x AS (SELECT 1 AS v) SELECT v FROM x;",
+        "WITH x AS (SELECT 1 AS v) SELECT v FROM x",
+    ),
     ("I am sorry, I cannot answer that.", None),
     ("CREATE TABLE t (a INT);", None),
 ]

@@ -24,8 +24,8 @@ from hub_server import USER, HubServer, configure_clients, serving
 from codelutra_nb import stages
 from codelutra_nb.config import LoopConfig, load_config
 from codelutra_nb.hub import HubStore
-from codelutra_nb.store import LocalStore, open_store
 from codelutra_nb.layout import TRAINING_LOG, checkpoint_branch
+from codelutra_nb.store import LocalStore, open_store
 
 MODEL_REPO = f"{USER}/resume-adapters"
 DATASET_REPO = f"{USER}/resume-data"
@@ -76,8 +76,12 @@ def _assert_same_weights(actual: dict, expected: dict, **tolerance) -> None:
 
     assert actual.keys() == expected.keys()
     for key, value in expected.items():
-        torch.testing.assert_close(actual[key].float(), value.float(), **(tolerance or {"rtol": 0, "atol": 0}),
-                                   msg=lambda m, key=key: f"{key}: {m}")
+        torch.testing.assert_close(
+            actual[key].float(),
+            value.float(),
+            **(tolerance or {"rtol": 0, "atol": 0}),
+            msg=lambda m, key=key: f"{key}: {m}",
+        )
 
 
 def _loss_steps(log_history: list[dict]) -> list[int]:
@@ -86,8 +90,10 @@ def _loss_steps(log_history: list[dict]) -> list[int]:
 
 # -- 1. a fresh machine continues the loop from the Hub ---------------------------------------------------------------
 
-def test_fresh_machine_runs_iteration_two_from_the_hub_alone(tiny_cfg: LoopConfig, hub: HubServer, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_fresh_machine_runs_iteration_two_from_the_hub_alone(
+    tiny_cfg: LoopConfig, hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datasets import load_dataset, load_from_disk
     from huggingface_hub import DatasetCard, ModelCard
     from peft import PeftModel, get_peft_model_state_dict
@@ -102,7 +108,9 @@ def test_fresh_machine_runs_iteration_two_from_the_hub_alone(tiny_cfg: LoopConfi
     pairs = {1: load_from_disk(str(first.path(1, "preferences"))).to_list()}
 
     _fresh_machine(cfg, hub, monkeypatch, tmp_path / "hf-home-second-machine")
-    assert [s["stage"] for s in stages.run_iteration(cfg.replace(iteration=2))] == [s for s in stages.STAGES if s != "baseline"]
+    assert [s["stage"] for s in stages.run_iteration(cfg.replace(iteration=2))] == [
+        s for s in stages.STAGES if s != "baseline"
+    ]
     second = LocalStore(cfg.run.store_dir)
     # M(1), which sampled iteration 2 and is its reference, came back from the Hub as trained.
     _assert_same_weights(_adapter_weights(second.path(1, "adapter")), trained[1])
@@ -110,8 +118,9 @@ def test_fresh_machine_runs_iteration_two_from_the_hub_alone(tiny_cfg: LoopConfi
     pairs[2] = load_from_disk(str(second.path(2, "preferences"))).to_list()
     assert any(not (trained[2][k] == trained[1][k]).all() for k in trained[1])  # iteration 2 did train
     # Nothing of iteration 0 or 1 was redone on the second machine.
-    titles = [c.title for c in hub.repo(DATASET_REPO, "dataset").history(hub.repo(DATASET_REPO, "dataset")
-                                                                          .branches["main"])]
+    titles = [
+        c.title for c in hub.repo(DATASET_REPO, "dataset").history(hub.repo(DATASET_REPO, "dataset").branches["main"])
+    ]
     for artifact in ("samples", "verdicts", "preferences", "metrics"):
         assert titles.count(f"iter-1: {artifact}") == 1 and titles.count(f"iter-2: {artifact}") == 1, titles
     assert titles.count("iter-0: metrics") == 1
@@ -142,8 +151,10 @@ def test_fresh_machine_runs_iteration_two_from_the_hub_alone(tiny_cfg: LoopConfi
 
 # -- 2. sampling crashes; a fresh machine resumes after the last pushed shard -----------------------------------------
 
-def test_crash_mid_sampling_resumes_on_a_fresh_machine(tiny_cfg: LoopConfig, hub: HubServer, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_crash_mid_sampling_resumes_on_a_fresh_machine(
+    tiny_cfg: LoopConfig, hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _on_hub(tiny_cfg.replace(shard_size=1, train_limit=3))
     real_make_sampler = stages.make_sampler
     seeds: list[int] = []  # one per generate call
@@ -196,6 +207,7 @@ def test_crash_mid_sampling_resumes_on_a_fresh_machine(tiny_cfg: LoopConfig, hub
 
 # -- 3. training crashes after a checkpoint; the rerun resumes from it ------------------------------------------------
 
+
 class SessionDied(RuntimeError):
     pass
 
@@ -212,9 +224,19 @@ class Trained:
 def uninterrupted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """Iteration 1 up to pairing, kept aside, then trained without interruption (the reference for resumed runs)."""
     root = tmp_path_factory.mktemp("uninterrupted-training")
-    cfg = load_config("demo", base_model=str(tiny_model_dir), store_dir=str(root / "store"), num_samples=2,
-                      max_new_tokens=8, eval_max_new_tokens=8, train_limit=1, eval_limit=3, max_length=256,
-                      train_batch_size=1, workers=1)
+    cfg = load_config(
+        "demo",
+        base_model=str(tiny_model_dir),
+        store_dir=str(root / "store"),
+        num_samples=2,
+        max_new_tokens=8,
+        eval_max_new_tokens=8,
+        train_limit=1,
+        eval_limit=3,
+        max_length=256,
+        train_batch_size=1,
+        workers=1,
+    )
     store = LocalStore(cfg.run.store_dir)
     for stage in (stages.sample_stage, stages.verify_stage, stages.pair_stage):
         stage(cfg, store)
@@ -296,8 +318,9 @@ def _assert_resumed_like_uninterrupted(store: LocalStore, reference: Trained) ->
     _assert_same_weights(_adapter_weights(store.fetch(1, "adapter")), reference.weights, rtol=1e-4, atol=1e-6)
 
 
-def test_crash_mid_training_resumes_from_the_local_checkpoint(uninterrupted: Trained, tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_training_resumes_from_the_local_checkpoint(
+    uninterrupted: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = uninterrupted.cfg.replace(store_dir=str(tmp_path / "store"))
     store = LocalStore(cfg.run.store_dir)
     shutil.copytree(uninterrupted.before_training, store.iteration_dir(1))
@@ -314,8 +337,9 @@ def test_crash_mid_training_resumes_from_the_local_checkpoint(uninterrupted: Tra
     _assert_resumed_like_uninterrupted(store, uninterrupted)
 
 
-def test_crash_mid_training_resumes_from_the_hub_checkpoint(uninterrupted: Trained, hub: HubServer, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_training_resumes_from_the_hub_checkpoint(
+    uninterrupted: Trained, hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _on_hub(uninterrupted.cfg.replace(store_dir=str(tmp_path / "store")))
     shutil.copytree(uninterrupted.before_training / "preferences", Path(cfg.run.store_dir) / "iter-1" / "preferences")
     store = open_store(cfg)  # its preflight pushes the preferences
@@ -341,8 +365,9 @@ def test_crash_mid_training_resumes_from_the_hub_checkpoint(uninterrupted: Train
     assert hub.unhandled == []
 
 
-def test_checkpoint_of_a_local_base_model_reaches_the_hub(uninterrupted: Trained, hub: HubServer, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checkpoint_of_a_local_base_model_reaches_the_hub(
+    uninterrupted: Trained, hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _on_hub(uninterrupted.cfg.replace(store_dir=str(tmp_path / "store")))
     shutil.copytree(uninterrupted.before_training / "preferences", Path(cfg.run.store_dir) / "iter-1" / "preferences")
     store = open_store(cfg)

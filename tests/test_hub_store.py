@@ -39,8 +39,15 @@ def _tiny_model():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -72,30 +79,50 @@ def _preferences(iteration: int):
     rows = []
     for i in range(3):
         prompt = [{"role": "user", "content": f"Question {i} of iteration {iteration}: how many singers?"}]
-        rows.append({
-            "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": f"SELECT count(*) FROM singer -- {iteration}.{i}"}],
-            "rejected": [{"role": "assistant", "content": f"SELECT count(*) FROM singers -- {iteration}.{i}"}],
-            "task_id": f"spider-{i}", "iteration": iteration, "rejected_category": "runtime_error",
-        })
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": f"SELECT count(*) FROM singer -- {iteration}.{i}"}],
+                "rejected": [{"role": "assistant", "content": f"SELECT count(*) FROM singers -- {iteration}.{i}"}],
+                "task_id": f"spider-{i}",
+                "iteration": iteration,
+                "rejected_category": "runtime_error",
+            }
+        )
     return Dataset.from_list(rows)
 
 
 def _metrics(iteration: int) -> dict:
     correct = 3 + iteration
-    return {"iteration": iteration, "eval": {"accuracy": correct / 10, "executable_rate": (correct + 2) / 10, "n": 10,
-            "categories": {"correct": correct, "wrong_answer": 2, "runtime_error": 5 - iteration, "syntax_error": 0,
-                           "timeout": 0}}}
+    return {
+        "iteration": iteration,
+        "eval": {
+            "accuracy": correct / 10,
+            "executable_rate": (correct + 2) / 10,
+            "n": 10,
+            "categories": {
+                "correct": correct,
+                "wrong_answer": 2,
+                "runtime_error": 5 - iteration,
+                "syntax_error": 0,
+                "timeout": 0,
+            },
+        },
+    }
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _new_store(root: Path, **kwargs) -> HubStore:
-    return HubStore(root, model_repo=MODEL_REPO, dataset_repo=DATASET_REPO,
-                    params=load_config("demo").to_dict(), **kwargs)
+    return HubStore(
+        root, model_repo=MODEL_REPO, dataset_repo=DATASET_REPO, params=load_config("demo").to_dict(), **kwargs
+    )
 
 
 @dataclass
@@ -123,8 +150,9 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
             with store.writing(t, "samples") as out:
                 out.write_text("".join(json.dumps({"task_id": f"spider-{i}", "t": t}) + "\n" for i in range(4)))
             with store.writing(t, "verdicts") as out:
-                out.write_text("".join(json.dumps({"task_id": f"spider-{i}", "category": "correct"}) + "\n"
-                                       for i in range(4)))
+                out.write_text(
+                    "".join(json.dumps({"task_id": f"spider-{i}", "category": "correct"}) + "\n" for i in range(4))
+                )
             with store.writing(t, "preferences") as out:
                 ds = _preferences(t)
                 ds.save_to_disk(str(out))
@@ -166,8 +194,9 @@ def test_shards_pushed_as_written_and_pulled(pushed: Pushed) -> None:
     files = repo.commits[repo.branches["main"]].files
     assert {"iter-1/samples.shards/00000.jsonl", "iter-1/samples.shards/00001.jsonl"} <= set(files)
     assert store.has_shard(1, "samples", 1)
-    assert pushed.hashes["iter-1/samples.shards/00001.jsonl"] == _hashes(store.root)[
-        "iter-1/samples.shards/00001.jsonl"]
+    assert (
+        pushed.hashes["iter-1/samples.shards/00001.jsonl"] == _hashes(store.root)["iter-1/samples.shards/00001.jsonl"]
+    )
     assert not store.has_shard(1, "samples", 2)
     assert not store.has_shard(2, "verdicts", 0)
 
@@ -239,8 +268,10 @@ def test_clients_used_only_implemented_endpoints(pushed: Pushed) -> None:
 
 # -- errors ----------------------------------------------------------------------------------------------------------
 
-def test_preflight_without_token_says_how_to_log_in(hub: HubServer, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_preflight_without_token_says_how_to_log_in(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HF_TOKEN")
     with pytest.raises(StoreError, match=r"No Hugging Face token.*HF_TOKEN.*login\(\).*notebook_login"):
         _new_store(tmp_path / "s").preflight()
@@ -254,8 +285,9 @@ def test_preflight_with_bad_token(hub: HubServer, tmp_path: Path, monkeypatch: p
         _new_store(tmp_path / "s").preflight()
 
 
-def test_read_only_token_is_caught_before_work_and_on_push(hub: HubServer, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_token_is_caught_before_work_and_on_push(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _new_store(tmp_path / "writer").preflight()  # repos exist, made with the write token
     monkeypatch.setenv("HF_TOKEN", READ_TOKEN)
     reader = _new_store(tmp_path / "reader")
@@ -279,8 +311,11 @@ def test_endpoint_down_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     url = closed_port_url()
     configure_clients(monkeypatch, url, tmp_path / "hf-home")
     start = time.monotonic()
-    with pytest.raises(StoreError, match=rf"Cannot reach the Hugging Face Hub at {url}.*network is down or "
-                                         r"HF_ENDPOINT"):
+    with pytest.raises(
+        StoreError,
+        match=rf"Cannot reach the Hugging Face Hub at {url}.*network is down or "
+        r"HF_ENDPOINT",
+    ):
         _new_store(tmp_path / "s").preflight()
     assert time.monotonic() - start < 5
 
@@ -298,8 +333,10 @@ def test_missing_iteration_names_it_and_how_to_make_it(hub: HubServer, tmp_path:
 def test_push_that_failed_is_synced_by_next_preflight(hub: HubServer, tmp_path: Path) -> None:
     root = tmp_path / "s"
     down = _new_store(root, endpoint=closed_port_url())
-    with pytest.raises(StoreError, match=r"complete in the local store.*Cannot reach.*preflight"), \
-            down.writing(1, "verdicts") as out:
+    with (
+        pytest.raises(StoreError, match=r"complete in the local store.*Cannot reach.*preflight"),
+        down.writing(1, "verdicts") as out,
+    ):
         out.write_text('{"category": "correct"}\n')
     up = _new_store(root)
     up.preflight()
@@ -311,8 +348,10 @@ def test_push_that_failed_is_synced_by_next_preflight(hub: HubServer, tmp_path: 
 def test_open_store_picks_hub_store_only_with_a_repo(tmp_path: Path) -> None:
     local = open_store(load_config("demo", store_dir=str(tmp_path / "a")), check=False)
     assert type(local) is LocalStore
-    hub_store = open_store(load_config("demo", store_dir=str(tmp_path / "b"), hub_dataset_repo=DATASET_REPO,
-                                       hub_private=False), check=False)
+    hub_store = open_store(
+        load_config("demo", store_dir=str(tmp_path / "b"), hub_dataset_repo=DATASET_REPO, hub_private=False),
+        check=False,
+    )
     assert isinstance(hub_store, HubStore) and hub_store.dataset_repo == DATASET_REPO and not hub_store.private
     assert hub_store.model_repo is None and hub_store.root == tmp_path / "b"
     with pytest.raises(StoreError, match="namespace/name"):
@@ -320,6 +359,7 @@ def test_open_store_picks_hub_store_only_with_a_repo(tmp_path: Path) -> None:
 
 
 # -- training checkpoints pushed by the Trainer ----------------------------------------------------------------------
+
 
 def _word_tokenizer():
     """A 64-word tokenizer with a chat template, built in memory (nothing to download)."""
@@ -329,8 +369,9 @@ def _word_tokenizer():
     vocab = {w: i for i, w in enumerate(["<pad>", "<s>", "</s>", "<unk>", *(f"w{i}" for i in range(60))])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>",
-                                        eos_token="</s>", unk_token="<unk>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
     return tokenizer
 
@@ -340,14 +381,35 @@ def _dpo_trainer(store: HubStore, output_dir: Path, max_steps: int):
     from peft import get_peft_model
     from trl import DPOConfig, DPOTrainer
 
-    rows = [{"prompt": [{"role": "user", "content": f"w{i} w{i + 1}"}],
-             "chosen": [{"role": "assistant", "content": f"w{i + 2}"}],
-             "rejected": [{"role": "assistant", "content": f"w{i + 3}"}]} for i in range(16)]
-    args = DPOConfig(output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=2, save_steps=2,
-                     save_strategy="steps", save_total_limit=1, logging_steps=1, report_to="none", use_cpu=True,
-                     max_length=32, learning_rate=1e-2, disable_tqdm=True, **store.trainer_hub_args(1))
-    return DPOTrainer(model=get_peft_model(_tiny_model(), _lora_config()), args=args,
-                      train_dataset=Dataset.from_list(rows), processing_class=_word_tokenizer())
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"w{i} w{i + 1}"}],
+            "chosen": [{"role": "assistant", "content": f"w{i + 2}"}],
+            "rejected": [{"role": "assistant", "content": f"w{i + 3}"}],
+        }
+        for i in range(16)
+    ]
+    args = DPOConfig(
+        output_dir=str(output_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=2,
+        save_steps=2,
+        save_strategy="steps",
+        save_total_limit=1,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        max_length=32,
+        learning_rate=1e-2,
+        disable_tqdm=True,
+        **store.trainer_hub_args(1),
+    )
+    return DPOTrainer(
+        model=get_peft_model(_tiny_model(), _lora_config()),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=_word_tokenizer(),
+    )
 
 
 def test_trainer_checkpoints_resume_on_fresh_machine(hub: HubServer, tmp_path: Path) -> None:
@@ -440,8 +502,9 @@ def test_notebooks_published_from_two_machines_add_up(hub: HubServer, tmp_path: 
     assert {"iter-1/notebooks/01_sample.ipynb", "iter-1/notebooks/02_verify.ipynb"} <= set(files)
 
 
-def test_republished_preferences_leave_no_stale_parquet(hub: HubServer, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_republished_preferences_leave_no_stale_parquet(
+    hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datasets import load_dataset
 
     import codelutra_nb.hub as hub_module

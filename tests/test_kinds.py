@@ -5,9 +5,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 import pytest
-from datasets import load_from_disk
-
 from conftest import REPO
+from datasets import load_from_disk
 
 from codelutra_nb import layout, stages
 from codelutra_nb.config import TaskParams, VerifyParams
@@ -24,8 +23,10 @@ class ArithKind(TaskKind):
     name = "arith"
 
     def load_tasks(self, source: str, params: TaskParams) -> list[Task]:
-        return [Task(task_id=str(r["id"]), kind=self.name, question=r["q"], reference=str(r["a"]))
-                for r in read_jsonl(source)]
+        return [
+            Task(task_id=str(r["id"]), kind=self.name, question=r["q"], reference=str(r["a"]))
+            for r in read_jsonl(source)
+        ]
 
     def default_template(self, task: Task) -> str:
         return "Answer with a number only. {question}"
@@ -40,15 +41,23 @@ class ArithKind(TaskKind):
     def format_answer(self, code: str) -> str:
         return code.strip()
 
-    def verify(self, tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], params: VerifyParams, *,
-               progress: bool = True) -> list[Verdict]:
+    def verify(
+        self,
+        tasks: Mapping[str, Task],
+        candidates: Sequence[tuple[str, str]],
+        params: VerifyParams,
+        *,
+        progress: bool = True,
+    ) -> list[Verdict]:
         verdicts = []
         for task_id, completion in candidates:
             answer = self.extract_code(completion)
             if answer is None:
                 verdicts.append(Verdict(Category.SYNTAX_ERROR, "no number"))
             else:
-                verdicts.append(Verdict(Category.CORRECT if answer == tasks[task_id].reference else Category.WRONG_ANSWER))
+                verdicts.append(
+                    Verdict(Category.CORRECT if answer == tasks[task_id].reference else Category.WRONG_ANSWER)
+                )
         return verdicts
 
 
@@ -56,8 +65,14 @@ def test_a_toy_kind_registered_in_one_line_runs_all_five_stages(tiny_cfg, tmp_pa
     monkeypatch.setitem(KINDS, "arith", ArithKind())  # the one registry line
     path = tmp_path / "arith.jsonl"
     path.write_text("".join(json.dumps({"id": i, "q": f"What is {i} + {i}?", "a": 2 * i}) + "\n" for i in range(3)))
-    cfg = tiny_cfg.replace(task_kind="arith", train_tasks=str(path), eval_tasks=str(path), train_limit=None,
-                           eval_limit=None, baseline=False)
+    cfg = tiny_cfg.replace(
+        task_kind="arith",
+        train_tasks=str(path),
+        eval_tasks=str(path),
+        train_limit=None,
+        eval_limit=None,
+        baseline=False,
+    )
     summaries = stages.run_iteration(cfg)
     assert [s["stage"] for s in summaries] == ["sample", "verify", "pair", "train", "evaluate"]
     store = LocalStore(cfg.run.store_dir)
@@ -83,8 +98,10 @@ def test_mixed_kinds_and_unknown_ids_fail_before_anything_runs():
     from codelutra_nb.kinds.python import PythonTask
     from codelutra_nb.kinds.sql import SQLTask
 
-    tasks = {"s": SQLTask(task_id="s", question="?", reference="SELECT 1", db_id="d", db_path="/nowhere", schema=""),
-             "p": PythonTask(task_id="p", question="?", tests="assert True")}
+    tasks = {
+        "s": SQLTask(task_id="s", question="?", reference="SELECT 1", db_id="d", db_path="/nowhere", schema=""),
+        "p": PythonTask(task_id="p", question="?", tests="assert True"),
+    }
     with pytest.raises(TaskDataError, match="mix task kinds"):
         verify_candidates(tasks, [("s", "SELECT 1"), ("p", "pass")], VerifyParams())
     with pytest.raises(TaskDataError, match=r"unknown task ids, e.g. \['x'\]"):
@@ -94,8 +111,11 @@ def test_mixed_kinds_and_unknown_ids_fail_before_anything_runs():
 def test_no_kind_branch_or_artifact_file_name_outside_its_one_place():
     """Kinds are decided only in codelutra_nb/kinds/; artifact file names are written only in layout.py."""
     package = REPO / "codelutra_nb"
-    names = [n for n in (*layout.ARTIFACTS.values(), layout.PAIRING_STATS, layout.TRAINING_LOG, layout.PROGRESS_PLOT)
-             if "." in n] + [layout.PREFERENCES_SAVED, layout.HUB_CHECKPOINT]  # other names equal their artifact's
+    names = [
+        n
+        for n in (*layout.ARTIFACTS.values(), layout.PAIRING_STATS, layout.TRAINING_LOG, layout.PROGRESS_PLOT)
+        if "." in n
+    ] + [layout.PREFERENCES_SAVED, layout.HUB_CHECKPOINT]  # other names equal their artifact's
     literal = re.compile("[\"'/](" + "|".join(re.escape(n) for n in names) + ")[\"']")
     for path in package.rglob("*.py"):
         text = path.read_text()

@@ -6,7 +6,6 @@ import sys
 
 import nbformat
 import pytest
-
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -32,14 +31,22 @@ def test_each_notebook_has_one_parameters_cell_and_no_outputs(path):
 
 
 def _papermill(out, *args):
-    return subprocess.run([sys.executable, "-m", "papermill", "notebooks/iterate.ipynb", str(out), *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/iterate.ipynb", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
 def test_unknown_parameter_fails_at_once_naming_it(tmp_path):
     run = _papermill(tmp_path / "out.ipynb", "-y", "params: {tempreture: 0.7}")
     assert run.returncode != 0
-    assert "Unknown parameter 'tempreture'" in run.stderr + run.stdout and "Did you mean 'temperature'" in run.stderr + run.stdout
+    assert (
+        "Unknown parameter 'tempreture'" in run.stderr + run.stdout
+        and "Did you mean 'temperature'" in run.stderr + run.stdout
+    )
 
 
 def test_two_iterations_with_the_embedded_model(tmp_path, embedded_dir):
@@ -49,8 +56,16 @@ def test_two_iterations_with_the_embedded_model(tmp_path, embedded_dir):
     from transformers import AutoModelForCausalLM
 
     store = tmp_path / "store"
-    params = json.dumps({"store_dir": str(store), "train_limit": 4, "eval_limit": 3, "num_samples": 2,
-                         "max_new_tokens": 32, "eval_max_new_tokens": 32})
+    params = json.dumps(
+        {
+            "store_dir": str(store),
+            "train_limit": 4,
+            "eval_limit": 3,
+            "num_samples": 2,
+            "max_new_tokens": 32,
+            "eval_max_new_tokens": 32,
+        }
+    )
     for t in (1, 2):
         run = _papermill(tmp_path / f"iteration-{t}.ipynb", "-p", "iteration", str(t), "-y", f"params: {params}")
         assert run.returncode == 0, run.stderr[-3000:]
@@ -65,7 +80,13 @@ def test_two_iterations_with_the_embedded_model(tmp_path, embedded_dir):
         assert metrics["iteration"] == t and metrics["eval"]["n"] == 3
         assert {"accuracy", "executable_rate", "categories"} <= set(metrics["eval"])
         executed = sorted(p.name for p in (it / "notebooks").glob("*.ipynb"))
-        assert executed == ["01_sample.ipynb", "02_verify.ipynb", "03_pair.ipynb", "04_train.ipynb", "05_evaluate.ipynb"]
+        assert executed == [
+            "01_sample.ipynb",
+            "02_verify.ipynb",
+            "03_pair.ipynb",
+            "04_train.ipynb",
+            "05_evaluate.ipynb",
+        ]
         assert all(p.stat().st_size < 300_000 for p in (it / "notebooks").glob("*.ipynb"))  # Colab-friendly
     assert (store / "iter-0" / "metrics.json").exists() and (store / "progress.png").exists()
     assert (tmp_path / "iteration-2.ipynb").stat().st_size < 300_000

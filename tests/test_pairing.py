@@ -1,12 +1,18 @@
 import random
 
-from codelutra_nb.pairing import Candidate, build_preferences, is_degenerate, pair_task
 from codelutra_nb.kinds.sql import SQLTask
+from codelutra_nb.pairing import Candidate, build_preferences, is_degenerate, pair_task
 
 
 def _task(task_id: str, reference: str | None = "SELECT count(*) FROM t") -> SQLTask:
-    return SQLTask(task_id=task_id, question=f"question {task_id}?", reference=reference, db_id="db",
-                   db_path="db.sqlite", schema="CREATE TABLE t (a INT)")
+    return SQLTask(
+        task_id=task_id,
+        question=f"question {task_id}?",
+        reference=reference,
+        db_id="db",
+        db_path="db.sqlite",
+        schema="CREATE TABLE t (a INT)",
+    )
 
 
 def _sample(task_id: str, completion: str, category: str) -> dict:
@@ -42,11 +48,21 @@ def test_preference_dataset_format_and_rules():
     ]
     tasks["4"] = _task("4", reference=None)  # no correct, no gold: skipped
     data, stats = build_preferences(tasks, samples, k=3, no_correct="gold", iteration=2, seed=0)
-    assert stats == {"tasks": 4, "paired_tasks": 2, "gold_chosen_tasks": 1, "degenerate": 1, "skipped_no_correct": 1,
-                     "skipped_no_failed": 1, "pairs": 6}
+    assert stats == {
+        "tasks": 4,
+        "paired_tasks": 2,
+        "gold_chosen_tasks": 1,
+        "degenerate": 1,
+        "skipped_no_correct": 1,
+        "skipped_no_failed": 1,
+        "pairs": 6,
+    }
     assert set(data.column_names) >= {"prompt", "chosen", "rejected", "task_id", "iteration", "rejected_category"}
     row = data[0]
-    assert row["prompt"][-1]["role"] == "user" and "Write an SQLite query that answers: question 1?" in row["prompt"][-1]["content"]
+    assert (
+        row["prompt"][-1]["role"] == "user"
+        and "Write an SQLite query that answers: question 1?" in row["prompt"][-1]["content"]
+    )
     assert row["chosen"] == [{"role": "assistant", "content": "SELECT count(*) FROM t;"}]  # extracted, canonical form
     rejected = {r[0]["content"] for r in data.filter(lambda r: r["task_id"] == "1")["rejected"]}
     assert rejected == {"SELECT a FROM t;", "I don't know"}

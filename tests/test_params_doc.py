@@ -31,12 +31,22 @@ def test_describe_says_where_each_value_came_from():
 
 
 def test_params_command_prints_values_sources_and_help():
-    run = subprocess.run([sys.executable, "-m", "codelutra_nb", "params", "--preset", "colab_t4", "--set", "beta=0.3"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "codelutra_nb", "params", "--preset", "colab_t4", "--set", "beta=0.3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "[sampling]" in run.stdout and "[training]" in run.stdout
     assert "beta = 0.3  (override; float > 0)\n      DPO temperature." in run.stdout
     assert "load_in_4bit = True  (preset colab_t4; bool)" in run.stdout
-    bad = subprocess.run([sys.executable, "-m", "codelutra_nb", "params", "--set", "bta=0.3"], cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "codelutra_nb", "params", "--set", "bta=0.3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "Did you mean 'beta'?" in bad.stderr and "Traceback" not in bad.stderr

@@ -26,11 +26,16 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # passes its own test_list with its test_setup_code); one is too slow to keep in a fast suite:
 MBPP_EXCLUDED = {
     "123": "correct, but sums amicable numbers below 10,000 by trial division: ~4 s of CPU, near the 5 s timeout "
-           "on a loaded 2-core machine",
+    "on a loaded 2-core machine",
 }
 
-CORRECT, WRONG, RUNTIME, SYNTAX, TIMEOUT = (Category.CORRECT, Category.WRONG_ANSWER, Category.RUNTIME_ERROR,
-                                            Category.SYNTAX_ERROR, Category.TIMEOUT)
+CORRECT, WRONG, RUNTIME, SYNTAX, TIMEOUT = (
+    Category.CORRECT,
+    Category.WRONG_ANSWER,
+    Category.RUNTIME_ERROR,
+    Category.SYNTAX_ERROR,
+    Category.TIMEOUT,
+)
 TASK = PythonTask(task_id="t", question="Return one.", tests="assert one() == 1\nassert one() + one() == 2")
 GOOD = "def one():\n    return 1\n"
 
@@ -38,8 +43,10 @@ GOOD = "def one():\n    return 1\n"
 def mbpp_tasks() -> dict[str, PythonTask]:
     path = SHARED_DATA / "mbpp" / "mbpp.jsonl"
     if not path.exists():
-        pytest.skip(f"../shared/data/mbpp not found: {path} holds the original MBPP problems these tests read; "
-                    "a fresh clone elsewhere has none.")
+        pytest.skip(
+            f"../shared/data/mbpp not found: {path} holds the original MBPP problems these tests read; "
+            "a fresh clone elsewhere has none."
+        )
     return {t.task_id: t for t in load_python_tasks(str(path))}
 
 
@@ -76,9 +83,9 @@ def test_mbpp_references_pass_their_own_tests_and_fail_the_next_problems():
     own = [(tid, tasks[tid].reference) for tid in ids]
     shifted = [(ids[(i + 1) % len(ids)], tasks[tid].reference) for i, tid in enumerate(ids)]
     verdicts = verify_python(tasks, own + shifted, workers=2, progress=False)
-    failing = {tid: v for (tid, _), v in zip(own, verdicts[:len(own)]) if not v.correct}
+    failing = {tid: v for (tid, _), v in zip(own, verdicts[: len(own)]) if not v.correct}
     assert failing == {}
-    passing_shifted = [tid for (tid, _), v in zip(shifted, verdicts[len(own):]) if v.correct]
+    passing_shifted = [tid for (tid, _), v in zip(shifted, verdicts[len(own) :]) if v.correct]
     assert passing_shifted == []
 
 
@@ -99,8 +106,15 @@ def test_humaneval_canonical_solutions_pass_as_body_and_as_whole_program():
 
 
 def test_categories_and_messages():
-    verdicts = run(GOOD, "def one():\n    return 2\n", "def one():\n    return 1 / 0\n", "def one(:\n", "no code here?!",
-                   "", "import os\nos.abort()\n")
+    verdicts = run(
+        GOOD,
+        "def one():\n    return 2\n",
+        "def one():\n    return 1 / 0\n",
+        "def one(:\n",
+        "no code here?!",
+        "",
+        "import os\nos.abort()\n",
+    )
     assert [v.category for v in verdicts] == [CORRECT, WRONG, RUNTIME, SYNTAX, SYNTAX, SYNTAX, RUNTIME]
     assert verdicts[0].message == ""
     assert verdicts[1].message == "AssertionError [test: assert one() == 1]"
@@ -111,12 +125,21 @@ def test_categories_and_messages():
 
 
 def test_ds1000_layout_runs_its_code_context():
-    context = ("def test_execution(solution: str):\n    env = {'x': 2}\n    exec(solution, env)\n"
-               "    assert env['result'] == 4\n\ndef test_string(solution: str):\n    assert 'while' not in solution\n")
+    context = (
+        "def test_execution(solution: str):\n    env = {'x': 2}\n    exec(solution, env)\n"
+        "    assert env['result'] == 4\n\ndef test_string(solution: str):\n    assert 'while' not in solution\n"
+    )
     task = PythonTask(task_id="7", question="q", layout="ds1000", prompt="<code>", code_context=context)
-    verdicts = verify_python({"7": task}, [("7", "result = x * 2\n</code>"), ("7", "result = x + 1"),
-                                           ("7", "result = y"), ("7", "while False:\n    pass\nresult = 4")],
-                             progress=False)
+    verdicts = verify_python(
+        {"7": task},
+        [
+            ("7", "result = x * 2\n</code>"),
+            ("7", "result = x + 1"),
+            ("7", "result = y"),
+            ("7", "while False:\n    pass\nresult = 4"),
+        ],
+        progress=False,
+    )
     assert [v.category for v in verdicts] == [CORRECT, WRONG, RUNTIME, WRONG]
     assert verdicts[2].message == "NameError: name 'y' is not defined"
 
@@ -134,17 +157,27 @@ def test_unknown_task_id_raises_before_anything_runs(monkeypatch):
 
 
 def test_verdicts_do_not_depend_on_the_number_of_workers():
-    programs = [GOOD, "def one():\n    return 2\n", "def one():\n    raise ValueError('x')\n", "def one(\n",
-                "import sys\nsys.exit(0)\n", "def one():\n    return len({'a', 'b', 'c'}.pop())\n",
-                "def one():\n    return ord(sorted({'x', 'y', 'z'})[0]) - 119\n",
-                "def one():\n    return next(iter({'x', 'y', 'z', 'w', 'v'})) == 'v' or 1\n"] * 3
+    programs = [
+        GOOD,
+        "def one():\n    return 2\n",
+        "def one():\n    raise ValueError('x')\n",
+        "def one(\n",
+        "import sys\nsys.exit(0)\n",
+        "def one():\n    return len({'a', 'b', 'c'}.pop())\n",
+        "def one():\n    return ord(sorted({'x', 'y', 'z'})[0]) - 119\n",
+        "def one():\n    return next(iter({'x', 'y', 'z', 'w', 'v'})) == 'v' or 1\n",
+    ] * 3
     assert run(*programs, workers=1) == run(*programs, workers=2)
 
 
 def test_output_is_captured_within_bounds_and_progress_bar_shows(capsys):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    verdicts = run("print('x' * 100_000_000)\n" + GOOD, "import sys\nsys.stderr.write('y' * 30_000_000)\n" + GOOD,
-                   "import sys\nsys.stderr.write('the last words\\n')\nimport os\nos._exit(3)\n", progress=True)
+    verdicts = run(
+        "print('x' * 100_000_000)\n" + GOOD,
+        "import sys\nsys.stderr.write('y' * 30_000_000)\n" + GOOD,
+        "import sys\nsys.stderr.write('the last words\\n')\nimport os\nos._exit(3)\n",
+        progress=True,
+    )
     assert [v.category for v in verdicts] == [CORRECT, CORRECT, RUNTIME]
     assert verdicts[2].message == "the program exited with code 3 before the tests finished: the last words"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: the parent never held it
@@ -175,8 +208,10 @@ def attacks(tmp_path_factory, features):
         "os._exit(0)": "import os\nos._exit(0)\n" + GOOD,
         "exit in a test": "def one():\n    import os\n    os._exit(0)\n",
         "secret": "import os\nraise RuntimeError(os.environ.get('HF_TOKEN', 'absent'))\n",
-        "no secret names": ("import os\nassert not [k for k in os.environ if k.endswith(('_TOKEN', '_KEY')) or 'SECRET' in k "
-                            "or 'PASSWORD' in k]\n" + GOOD),
+        "no secret names": (
+            "import os\nassert not [k for k in os.environ if k.endswith(('_TOKEN', '_KEY')) or 'SECRET' in k "
+            "or 'PASSWORD' in k]\n" + GOOD
+        ),
         "write outside": f"open({str(outside)!r}, 'w').write('x')\n" + GOOD,
         "write /tmp": f"open({str(host_tmp)!r}, 'w').write('x')\n" + GOOD,
         "write /var/tmp": f"open({str(var_tmp)!r}, 'w').write('x')\n" + GOOD,
@@ -204,7 +239,13 @@ def attacks(tmp_path_factory, features):
     except BlockingIOError:
         connected = None
     listener.close()
-    evidence = {"outside": outside, "host_tmp": host_tmp, "var_tmp": var_tmp, "connected": connected, "alive": sandbox_processes()}
+    evidence = {
+        "outside": outside,
+        "host_tmp": host_tmp,
+        "var_tmp": var_tmp,
+        "connected": connected,
+        "alive": sandbox_processes(),
+    }
     yield dict(zip(programs, verdicts)), evidence
     for path in (host_tmp, var_tmp, Path(f"{host_tmp}-sub"), Path(f"{host_tmp}-sys")):
         path.unlink(missing_ok=True)
@@ -304,8 +345,15 @@ def test_reduced_mode_restarts_a_killed_worker(monkeypatch):
     monkeypatch.setattr(python_sandbox, "_ISOLATE", False)
     monkeypatch.setattr(python_sandbox, "_warned", set())
     with pytest.warns(RuntimeWarning, match="reduced mode"):
-        verdicts = run(GOOD, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD, GOOD,
-                       "import os\nos._exit(0)\n", "def one():\n    return 3\n", GOOD, workers=1)
+        verdicts = run(
+            GOOD,
+            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + GOOD,
+            GOOD,
+            "import os\nos._exit(0)\n",
+            "def one():\n    return 3\n",
+            GOOD,
+            workers=1,
+        )
     assert [v.category for v in verdicts] == [CORRECT, RUNTIME, CORRECT, RUNTIME, WRONG, CORRECT]
     assert "worker died" in verdicts[1].message
     assert not list(Path(tempfile.gettempdir()).glob("codelutra-sandbox-*"))
@@ -313,23 +361,28 @@ def test_reduced_mode_restarts_a_killed_worker(monkeypatch):
 
 def test_what_a_candidate_sees(features):
     """Environment, limits, identity, /proc and the interpreter's own files, as docs/sandbox.md says."""
-    view = ("import os, resource, sys, tempfile\n"
-            "assert os.environ['PYTHONHASHSEED'] == '0' and os.environ['HOME'] == os.environ['TMPDIR'] == os.getcwd()\n"
-            "assert tempfile.gettempdir() == os.getcwd() and os.listdir('.') == []\n"
-            "assert resource.getrlimit(resource.RLIMIT_AS) == (512 << 20, 512 << 20)\n"
-            "assert resource.getrlimit(resource.RLIMIT_CPU) == (4, 5)\n"
-            "assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == 64 << 20\n"
-            "assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)\n"
-            "import fractions, datetime, pathlib, unittest  # not preloaded: read from the installation\n"
-            "assert __name__ == '__candidate__'\n")
+    view = (
+        "import os, resource, sys, tempfile\n"
+        "assert os.environ['PYTHONHASHSEED'] == '0' and os.environ['HOME'] == os.environ['TMPDIR'] == os.getcwd()\n"
+        "assert tempfile.gettempdir() == os.getcwd() and os.listdir('.') == []\n"
+        "assert resource.getrlimit(resource.RLIMIT_AS) == (512 << 20, 512 << 20)\n"
+        "assert resource.getrlimit(resource.RLIMIT_CPU) == (4, 5)\n"
+        "assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == 64 << 20\n"
+        "assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)\n"
+        "import fractions, datetime, pathlib, unittest  # not preloaded: read from the installation\n"
+        "assert __name__ == '__candidate__'\n"
+    )
     if features["separate user"]:
-        view += ("assert os.getuid() >= 480000 and os.getgroups() == []\n"
-                 "assert resource.getrlimit(resource.RLIMIT_NPROC) == (64, 64)\n"
-                 "assert 'NoNewPrivs:\\t1' in open('/proc/self/status').read()\n")
+        view += (
+            "assert os.getuid() >= 480000 and os.getgroups() == []\n"
+            "assert resource.getrlimit(resource.RLIMIT_NPROC) == (64, 64)\n"
+            "assert 'NoNewPrivs:\\t1' in open('/proc/self/status').read()\n"
+        )
     if features["pid namespace"] and features["mount namespace"]:
         view += "assert os.getppid() == 1 and len([p for p in os.listdir('/proc') if p.isdigit()]) == 2\n"
-    verdicts = run(view + GOOD, "if __name__ == '__main__':\n    raise SystemExit(1)\n" + GOOD,
-                   timeout_s=3.0, memory_mb=512)
+    verdicts = run(
+        view + GOOD, "if __name__ == '__main__':\n    raise SystemExit(1)\n" + GOOD, timeout_s=3.0, memory_mb=512
+    )
     assert verdicts == [Verdict(CORRECT), Verdict(CORRECT)]
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codelutra_nb.errors import TaskDataError
 from codelutra_nb.config import TaskParams
+from codelutra_nb.errors import TaskDataError
 from codelutra_nb.kinds import load_tasks
 from codelutra_nb.kinds.python.tasks import (
     PythonTask,
@@ -20,27 +20,42 @@ from codelutra_nb.kinds.python.tasks import (
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-MBPP_RECORD = {"text": "Write a function to add two numbers.", "code": "def add(a, b):\r\n    return a + b",
-               "task_id": 11, "test_setup_code": "", "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
-               "challenge_test_list": []}
-HUMANEVAL_RECORD = {"task_id": "HumanEval/0",
-                    "prompt": "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n",
-                    "canonical_solution": "    return sum(xs)\n", "entry_point": "total",
-                    "test": "\n\ndef check(candidate):\n    assert candidate([1, 2]) == 3\n"}
-DS1000_RECORD = {"prompt": "Problem: double x\nA:\n<code>\nx = 2\n</code>\nresult = ... # put solution here\nBEGIN SOLUTION\n<code>\n",
-                 "reference_code": "result = x * 2\n",
-                 "code_context": ("def generate_test_case():\n    return 2, 4\n\n"
-                                  "def test_execution(solution: str):\n    x, expected = generate_test_case()\n"
-                                  "    env = {'x': x}\n    exec(solution, env)\n    assert env['result'] == expected\n\n"
-                                  "def test_string(solution: str):\n    assert 'while' not in solution\n"),
-                 "metadata": {"problem_id": 7, "library": "Numpy"}}
+MBPP_RECORD = {
+    "text": "Write a function to add two numbers.",
+    "code": "def add(a, b):\r\n    return a + b",
+    "task_id": 11,
+    "test_setup_code": "",
+    "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+    "challenge_test_list": [],
+}
+HUMANEVAL_RECORD = {
+    "task_id": "HumanEval/0",
+    "prompt": 'from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    """Sum."""\n',
+    "canonical_solution": "    return sum(xs)\n",
+    "entry_point": "total",
+    "test": "\n\ndef check(candidate):\n    assert candidate([1, 2]) == 3\n",
+}
+DS1000_RECORD = {
+    "prompt": "Problem: double x\nA:\n<code>\nx = 2\n</code>\nresult = ... # put solution here\n"
+    "BEGIN SOLUTION\n<code>\n",
+    "reference_code": "result = x * 2\n",
+    "code_context": (
+        "def generate_test_case():\n    return 2, 4\n\n"
+        "def test_execution(solution: str):\n    x, expected = generate_test_case()\n"
+        "    env = {'x': x}\n    exec(solution, env)\n    assert env['result'] == expected\n\n"
+        "def test_string(solution: str):\n    assert 'while' not in solution\n"
+    ),
+    "metadata": {"problem_id": 7, "library": "Numpy"},
+}
 
 
 def mbpp_file() -> Path:
     path = SHARED_DATA / "mbpp" / "mbpp.jsonl"
     if not path.exists():
-        pytest.skip(f"../shared/data/mbpp not found: {path} holds the original MBPP problems these tests read; "
-                    "a fresh clone elsewhere has none.")
+        pytest.skip(
+            f"../shared/data/mbpp not found: {path} holds the original MBPP problems these tests read; "
+            "a fresh clone elsewhere has none."
+        )
     return path
 
 
@@ -55,8 +70,12 @@ def test_mbpp_layout_is_detected_and_ids_become_strings(tmp_path):
     assert (task.task_id, task.kind, task.layout, task.entry_point) == ("11", "python", "mbpp", None)
     assert task.question == MBPP_RECORD["text"]
     assert task.reference == MBPP_RECORD["code"]
-    assert task.prompt_fields() == {"question": MBPP_RECORD["text"], "tests": "assert add(1, 2) == 3\nassert add(0, 0) == 0",
-                                    "entry_point": "", "prompt": ""}
+    assert task.prompt_fields() == {
+        "question": MBPP_RECORD["text"],
+        "tests": "assert add(1, 2) == 3\nassert add(0, 0) == 0",
+        "entry_point": "",
+        "prompt": "",
+    }
 
 
 def test_humaneval_layout_from_gzip_and_hidden_tests(tmp_path):
@@ -90,16 +109,25 @@ def test_mixed_layouts_in_one_file(tmp_path):
 
 
 def test_sanitized_mbpp_prompt_and_test_imports(tmp_path):
-    record = {"task_id": 2, "prompt": "Write a function.", "code": "import math\ndef f(x): return math.floor(x)",
-              "test_imports": ["import math"], "test_list": ["assert f(1.5) == math.floor(1.5)"]}
+    record = {
+        "task_id": 2,
+        "prompt": "Write a function.",
+        "code": "import math\ndef f(x): return math.floor(x)",
+        "test_imports": ["import math"],
+        "test_list": ["assert f(1.5) == math.floor(1.5)"],
+    }
     (task,) = load_python_tasks(str(write_jsonl(tmp_path / "s.jsonl", [record])))
     assert task.question == "Write a function." and task.setup == "import math"
     assert check_code(task, task.reference).startswith("import math\n")
 
 
 def test_mbpp_setup_code_runs_after_the_program(tmp_path):
-    record = dict(MBPP_RECORD, test_setup_code="pair = Pair(1, 2)",
-                  code="class Pair:\n    def __init__(self, a, b):\n        self.s = a + b", test_list=["assert pair.s == 3"])
+    record = dict(
+        MBPP_RECORD,
+        test_setup_code="pair = Pair(1, 2)",
+        code="class Pair:\n    def __init__(self, a, b):\n        self.s = a + b",
+        test_list=["assert pair.s == 3"],
+    )
     (task,) = load_python_tasks(str(write_jsonl(tmp_path / "t.jsonl", [record])))
     namespace: dict = {}
     exec(task.reference, namespace)
@@ -117,12 +145,15 @@ def test_a_record_fitting_no_layout_names_file_index_and_missing_fields(tmp_path
     assert "ds1000 lacks" in message
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("", "holds no tasks"),
-    ("{not json\n", "line 1: not valid JSON"),
-    ("[1, 2", "not valid JSON"),
-    ('["a"]', "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("", "holds no tasks"),
+        ("{not json\n", "line 1: not valid JSON"),
+        ("[1, 2", "not valid JSON"),
+        ('["a"]', "expected a JSON object"),
+    ],
+)
 def test_malformed_files(tmp_path, content, expected):
     path = tmp_path / ("t.json" if content.startswith("[") else "t.jsonl")
     path.write_text(content)
@@ -158,8 +189,14 @@ def test_real_mbpp_file_and_id_selection():
 # --- program_for -------------------------------------------------------------------------------------------------
 
 MBPP_TASK = PythonTask(task_id="11", question="add", tests="assert add(1, 2) == 3")
-HE_TASK = PythonTask(task_id="HumanEval/0", question=HUMANEVAL_RECORD["prompt"], layout="humaneval",
-                     prompt=HUMANEVAL_RECORD["prompt"], entry_point="total", tests=HUMANEVAL_RECORD["test"])
+HE_TASK = PythonTask(
+    task_id="HumanEval/0",
+    question=HUMANEVAL_RECORD["prompt"],
+    layout="humaneval",
+    prompt=HUMANEVAL_RECORD["prompt"],
+    entry_point="total",
+    tests=HUMANEVAL_RECORD["test"],
+)
 
 
 def test_program_for_plain_and_fenced_with_prose():
@@ -200,5 +237,7 @@ def test_program_for_humaneval_whole_function_with_future_import_is_kept_alone()
 
 
 def test_program_for_ds1000_drops_the_closing_tag():
-    task = PythonTask(task_id="7", question="q", layout="ds1000", prompt="p", code_context=DS1000_RECORD["code_context"])
+    task = PythonTask(
+        task_id="7", question="q", layout="ds1000", prompt="p", code_context=DS1000_RECORD["code_context"]
+    )
     assert program_for(task, "result = x * 2\n</code>\nEND SOLUTION\nmore text") == "result = x * 2"

@@ -4,12 +4,15 @@ from codelutra_nb.kinds import get_kind
 from codelutra_nb.models import load_policy, load_tokenizer
 from codelutra_nb.sampling import GenerationSettings, TransformersSampler, _CodeComplete
 
-CONVERSATIONS = [[{"role": "user", "content": f"Write an SQLite query that answers: question {i}?" + " pad" * i}]
-                 for i in range(5)]
+CONVERSATIONS = [
+    [{"role": "user", "content": f"Write an SQLite query that answers: question {i}?" + " pad" * i}] for i in range(5)
+]
 
 
 def _sampler(cfg, batch_size=4):
-    return TransformersSampler(load_policy(cfg.model, None), load_tokenizer(cfg.model), batch_size=batch_size, progress=False)
+    return TransformersSampler(
+        load_policy(cfg.model, None), load_tokenizer(cfg.model), batch_size=batch_size, progress=False
+    )
 
 
 def test_k_samples_per_question_deterministic_under_a_seed(tiny_cfg):

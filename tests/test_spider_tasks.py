@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 from conftest import shared_data
 
-from codelutra_nb.errors import TaskDataError
-from codelutra_nb.kinds.sql.execution import verify_sql
 from codelutra_nb.config import TaskParams
+from codelutra_nb.errors import TaskDataError
 from codelutra_nb.kinds import load_tasks
+from codelutra_nb.kinds.sql.execution import verify_sql
 from codelutra_nb.kinds.sql.tasks import bundled_sets, load_sql_tasks
 from codelutra_nb.verdicts import Category
 
 # Spider's dev split has no department_store questions (they are in its train split, which ../shared/data does
 # not hold), so the real-database test adds these, written for department_store in Spider's style.
-DEPARTMENT_STORE_QUESTIONS = [(r["question"], r["query"]) for r in json.loads(
-    (Path(__file__).parent / "data" / "department_store_questions.json").read_text())]
+DEPARTMENT_STORE_QUESTIONS = [
+    (r["question"], r["query"])
+    for r in json.loads((Path(__file__).parent / "data" / "department_store_questions.json").read_text())
+]
 
 
 def _make_db(db_dir: Path, db_id: str = "shop") -> Path:
@@ -61,8 +63,12 @@ def test_json_list_and_jsonl(spider_dir, name):
     tasks = load_sql_tasks(str(spider_dir / name))
     assert [t.task_id for t in tasks] == ["0", "1", "2"]
     first = tasks[0]
-    assert (first.kind, first.db_id, first.question, first.reference) == ("sql", "shop", "How many items?",
-                                                                           "SELECT count(*) FROM items")
+    assert (first.kind, first.db_id, first.question, first.reference) == (
+        "sql",
+        "shop",
+        "How many items?",
+        "SELECT count(*) FROM items",
+    )
     assert Path(first.db_path) == spider_dir / "database" / "shop" / "shop.sqlite"
     assert first.schema.startswith("CREATE TABLE items") and "\n\nCREATE TABLE stock" in first.schema
     assert "INDEX" not in first.schema
@@ -111,8 +117,10 @@ def test_unknown_bundled_name_lists_the_known_ones():
 
 
 def test_failing_gold_query_is_dropped_with_one_warning(spider_dir):
-    records = RECORDS + [{"db_id": "shop", "question": "Colour?", "query": "SELECT colour FROM items"},
-                         {"db_id": "shop", "question": "Typo?", "query": "SELEC name FROM items"}]
+    records = RECORDS + [
+        {"db_id": "shop", "question": "Colour?", "query": "SELECT colour FROM items"},
+        {"db_id": "shop", "question": "Typo?", "query": "SELEC name FROM items"},
+    ]
     (spider_dir / "some_bad.json").write_text(json.dumps(records))
     with pytest.warns(UserWarning) as caught:
         tasks = load_sql_tasks(str(spider_dir / "some_bad.json"))
@@ -139,6 +147,7 @@ def test_bundled_sets_load():
 
 
 # ---- real Spider data ---------------------------------------------------------------------------------------------
+
 
 def test_department_store_questions_on_the_real_database(tmp_path):
     spider = shared_data("spider")
@@ -181,8 +190,11 @@ def test_every_spider_dev_gold_query_runs_under_the_guard(tmp_path):
         for index, table in enumerate(schema["table_names_original"]):
             if table.lower().startswith("sqlite_"):
                 continue  # sqlite_sequence comes with AUTOINCREMENT and cannot be created
-            columns = [f'"{name}" {kind}' for (owner, name), kind in
-                       zip(schema["column_names_original"], schema["column_types"]) if owner == index]
+            columns = [
+                f'"{name}" {kind}'
+                for (owner, name), kind in zip(schema["column_names_original"], schema["column_types"])
+                if owner == index
+            ]
             conn.execute(f'CREATE TABLE "{table}" ({", ".join(columns)})')
         conn.close()
     (tmp_path / "dev.json").write_text(json.dumps(dev))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from codelutra_nb.errors import TaskDataError
-from codelutra_nb.kinds.sql.execution import has_top_level_order_by, results_match, run_query, verify_sql
 from codelutra_nb.kinds.sql import SQLTask
+from codelutra_nb.kinds.sql.execution import has_top_level_order_by, results_match, run_query, verify_sql
 from codelutra_nb.verdicts import Category
 
 BOMB = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) "
@@ -49,15 +49,24 @@ def _digest(path: Path) -> str:
 
 # ---- categories -------------------------------------------------------------------------------------------------
 
+
 def test_categories_of_candidates(db):
-    verdicts = _verify(db, "SELECT name FROM items WHERE price > 1",
-                       "SELECT name FROM items WHERE price >= 1.5",
-                       "SELECT name FROM items WHERE price > 2",
-                       "SELECT nosuch FROM items",
-                       "SELEC name FROM items",
-                       "SELECT name FROM items WHERE name = 'apple")
-    assert [v.category for v in verdicts] == [Category.CORRECT, Category.WRONG_ANSWER, Category.RUNTIME_ERROR,
-                                              Category.SYNTAX_ERROR, Category.SYNTAX_ERROR]
+    verdicts = _verify(
+        db,
+        "SELECT name FROM items WHERE price > 1",
+        "SELECT name FROM items WHERE price >= 1.5",
+        "SELECT name FROM items WHERE price > 2",
+        "SELECT nosuch FROM items",
+        "SELEC name FROM items",
+        "SELECT name FROM items WHERE name = 'apple",
+    )
+    assert [v.category for v in verdicts] == [
+        Category.CORRECT,
+        Category.WRONG_ANSWER,
+        Category.RUNTIME_ERROR,
+        Category.SYNTAX_ERROR,
+        Category.SYNTAX_ERROR,
+    ]
     assert "no such column: nosuch" in verdicts[2].message
     assert "rows" in verdicts[1].message and verdicts[0].message == ""
 
@@ -69,12 +78,15 @@ def test_text_sqlite_cannot_take_is_a_syntax_error(db):
 
 
 def test_raw_outputs_with_fences_and_prose(db):
-    verdicts = _verify(db, "SELECT count(*) FROM items",
-                       "Here is the query:\n```sql\nSELECT COUNT(*) FROM items;\n```\nIt counts the items.",
-                       "```\nSELECT count(id) FROM items\n```",
-                       "The answer is SELECT count(*) FROM items; this counts rows.",
-                       "I cannot answer this question.",
-                       "")
+    verdicts = _verify(
+        db,
+        "SELECT count(*) FROM items",
+        "Here is the query:\n```sql\nSELECT COUNT(*) FROM items;\n```\nIt counts the items.",
+        "```\nSELECT count(id) FROM items\n```",
+        "The answer is SELECT count(*) FROM items; this counts rows.",
+        "I cannot answer this question.",
+        "",
+    )
     assert [v.category for v in verdicts[:3]] == [Category.CORRECT] * 3
     for verdict in verdicts[3:]:
         assert verdict.category is Category.SYNTAX_ERROR
@@ -87,7 +99,7 @@ def test_timeout_stops_an_endless_recursive_query(db):
     elapsed = time.monotonic() - start
     assert result.error is Category.TIMEOUT
     assert elapsed < 1.5, f"the 0.5 s limit stopped the query only after {elapsed:.2f} s"
-    verdict, = _verify(db, "SELECT 1", BOMB + "SELECT count(*) FROM r", timeout_s=0.3)
+    (verdict,) = _verify(db, "SELECT 1", BOMB + "SELECT count(*) FROM r", timeout_s=0.3)
     assert verdict.category is Category.TIMEOUT
 
 
@@ -117,27 +129,30 @@ def test_one_statement_only(db):
     assert _digest(db) == before
 
 
-@pytest.mark.parametrize("sql", [
-    "DELETE FROM items",
-    "DROP TABLE items",
-    "INSERT INTO items VALUES (9, 'plum', 1.0, 1)",
-    "UPDATE items SET price = 0",
-    "REPLACE INTO items VALUES (1, 'x', 0, 0)",
-    "WITH doomed AS (SELECT 1) DELETE FROM items",
-    "ALTER TABLE items ADD COLUMN colour TEXT",
-    "CREATE TABLE extra (a)",
-    "CREATE TEMP TABLE extra (a)",
-    "CREATE INDEX by_name ON items (name)",
-    "ATTACH DATABASE '{dir}/other.sqlite' AS other; CREATE TABLE other.t (a)",
-    "ATTACH DATABASE '{dir}/other.sqlite' AS other",
-    "VACUUM INTO '{dir}/other.sqlite'",
-    "VACUUM",
-    "PRAGMA writable_schema = ON",
-    "PRAGMA query_only = OFF",
-    "PRAGMA journal_mode = WAL",
-    "BEGIN IMMEDIATE",
-    "SELECT load_extension('/tmp/evil')",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM items",
+        "DROP TABLE items",
+        "INSERT INTO items VALUES (9, 'plum', 1.0, 1)",
+        "UPDATE items SET price = 0",
+        "REPLACE INTO items VALUES (1, 'x', 0, 0)",
+        "WITH doomed AS (SELECT 1) DELETE FROM items",
+        "ALTER TABLE items ADD COLUMN colour TEXT",
+        "CREATE TABLE extra (a)",
+        "CREATE TEMP TABLE extra (a)",
+        "CREATE INDEX by_name ON items (name)",
+        "ATTACH DATABASE '{dir}/other.sqlite' AS other; CREATE TABLE other.t (a)",
+        "ATTACH DATABASE '{dir}/other.sqlite' AS other",
+        "VACUUM INTO '{dir}/other.sqlite'",
+        "VACUUM",
+        "PRAGMA writable_schema = ON",
+        "PRAGMA query_only = OFF",
+        "PRAGMA journal_mode = WAL",
+        "BEGIN IMMEDIATE",
+        "SELECT load_extension('/tmp/evil')",
+    ],
+)
 def test_write_attempts_fail_and_leave_the_file_unchanged(db, sql):
     before = _digest(db)
     files = sorted(p.name for p in db.parent.iterdir())
@@ -150,8 +165,13 @@ def test_write_attempts_fail_and_leave_the_file_unchanged(db, sql):
 
 def test_write_attempt_as_candidate_is_not_correct(db):
     before = _digest(db)
-    verdicts = _verify(db, "SELECT count(*) FROM items", "DELETE FROM items", "```sql\nDROP TABLE items;\n```",
-                       "```sql\nWITH doomed AS (SELECT 1) DELETE FROM items\n```")
+    verdicts = _verify(
+        db,
+        "SELECT count(*) FROM items",
+        "DELETE FROM items",
+        "```sql\nDROP TABLE items;\n```",
+        "```sql\nWITH doomed AS (SELECT 1) DELETE FROM items\n```",
+    )
     # Extraction only takes SELECT/WITH text, so a bare write never reaches SQLite; a WITH ... DELETE does.
     assert [v.category for v in verdicts] == [Category.SYNTAX_ERROR, Category.SYNTAX_ERROR, Category.RUNTIME_ERROR]
     assert "not authorized" in verdicts[2].message
@@ -170,33 +190,38 @@ def test_missing_database_is_a_task_error(tmp_path):
 
 # ---- comparison -------------------------------------------------------------------------------------------------
 
+
 def test_order_is_ignored_unless_the_gold_query_orders(db):
     shuffled = "SELECT name FROM items ORDER BY name DESC"
-    unordered, = _verify(db, "SELECT name FROM items ORDER BY name", shuffled)
+    (unordered,) = _verify(db, "SELECT name FROM items ORDER BY name", shuffled)
     assert unordered.category is Category.WRONG_ANSWER and "wrong order" in unordered.message
-    ignored, = _verify(db, "SELECT name FROM items", shuffled)
+    (ignored,) = _verify(db, "SELECT name FROM items", shuffled)
     assert ignored.category is Category.CORRECT
     assert results_match([(1,), (2,)], [(2,), (1,)], order_matters=False)
     assert not results_match([(1,), (2,)], [(2,), (1,)], order_matters=True)
 
 
-@pytest.mark.parametrize("sql, expected", [
-    ("SELECT a FROM t ORDER BY a", True),
-    ("select a from t order\n by a desc limit 1", True),
-    ("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1", True),
-    ("SELECT a FROM (SELECT a FROM t ORDER BY a)", False),
-    ("SELECT a FROM t WHERE a IN (SELECT b FROM u ORDER BY b LIMIT 3)", False),
-    ("SELECT rank() OVER (ORDER BY a) FROM t", False),
-    ("SELECT 'order by' FROM t -- ORDER BY a", False),
-    ('SELECT "ORDER" FROM t', False),
-])
+@pytest.mark.parametrize(
+    "sql, expected",
+    [
+        ("SELECT a FROM t ORDER BY a", True),
+        ("select a from t order\n by a desc limit 1", True),
+        ("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1", True),
+        ("SELECT a FROM (SELECT a FROM t ORDER BY a)", False),
+        ("SELECT a FROM t WHERE a IN (SELECT b FROM u ORDER BY b LIMIT 3)", False),
+        ("SELECT rank() OVER (ORDER BY a) FROM t", False),
+        ("SELECT 'order by' FROM t -- ORDER BY a", False),
+        ('SELECT "ORDER" FROM t', False),
+    ],
+)
 def test_top_level_order_by(sql, expected):
     assert has_top_level_order_by(sql) is expected
 
 
 def test_column_permutation_is_tolerated(db):
-    verdicts = _verify(db, "SELECT name, price FROM items", "SELECT price, name FROM items",
-                       "SELECT price, qty FROM items")
+    verdicts = _verify(
+        db, "SELECT name, price FROM items", "SELECT price, name FROM items", "SELECT price, qty FROM items"
+    )
     assert [v.category for v in verdicts] == [Category.CORRECT, Category.WRONG_ANSWER]
     ordered = _verify(db, "SELECT name, qty FROM items ORDER BY id", "SELECT qty, name FROM items ORDER BY id")
     assert ordered[0].category is Category.CORRECT
@@ -219,8 +244,12 @@ def test_permutation_search_is_capped():
 
 
 def test_duplicates_count(db):
-    distinct, duplicated = _verify(db, "SELECT price FROM items", "SELECT DISTINCT price FROM items",
-                                   "SELECT price FROM items UNION ALL SELECT 2.0 WHERE 0")
+    distinct, duplicated = _verify(
+        db,
+        "SELECT price FROM items",
+        "SELECT DISTINCT price FROM items",
+        "SELECT price FROM items UNION ALL SELECT 2.0 WHERE 0",
+    )
     assert distinct.category is Category.WRONG_ANSWER
     assert duplicated.category is Category.CORRECT
     assert not results_match([(2,), (2,), (1,)], [(2,), (1,), (1,)], order_matters=False)
@@ -231,7 +260,7 @@ def test_numbers_compare_by_value(db):
     assert results_match([(0.1 + 0.2,)], [(0.3,)], order_matters=True)
     assert not results_match([(2,)], [("2",)], order_matters=True)
     assert not results_match([(2,)], [(2.5,)], order_matters=True)
-    verdict, = _verify(db, "SELECT sum(qty) FROM items", "SELECT 9.0")
+    (verdict,) = _verify(db, "SELECT sum(qty) FROM items", "SELECT 9.0")
     assert verdict.category is Category.CORRECT
 
 
@@ -242,17 +271,37 @@ def test_empty_results_match():
 
 # ---- verify_sql -------------------------------------------------------------------------------------------------
 
+
 def test_verdicts_in_input_order_whatever_the_workers(db):
-    tasks = {t.task_id: t for t in (_task(db, "SELECT name FROM items WHERE qty = 3", "a"),
-                                    _task(db, "SELECT max(price) FROM items", "b"))}
-    completions = ["SELECT name FROM items WHERE qty > 2", "SELECT 2", "SELECT 3", "no sql",
-                   "SELECT name FROM items WHERE qty > 2", "SELECT nope", BOMB + "SELECT count(*) FROM r"]
+    tasks = {
+        t.task_id: t
+        for t in (
+            _task(db, "SELECT name FROM items WHERE qty = 3", "a"),
+            _task(db, "SELECT max(price) FROM items", "b"),
+        )
+    }
+    completions = [
+        "SELECT name FROM items WHERE qty > 2",
+        "SELECT 2",
+        "SELECT 3",
+        "no sql",
+        "SELECT name FROM items WHERE qty > 2",
+        "SELECT nope",
+        BOMB + "SELECT count(*) FROM r",
+    ]
     candidates = [("ab"[i % 2], c) for i, c in enumerate(completions)]
     one = verify_sql(tasks, candidates, workers=1, progress=False, timeout_s=0.3)
     two = verify_sql(tasks, candidates, workers=2, progress=False, timeout_s=0.3)
     assert one == two
-    assert [v.category.value for v in one] == ["correct", "correct", "wrong_answer", "syntax_error", "correct",
-                                               "runtime_error", "timeout"]
+    assert [v.category.value for v in one] == [
+        "correct",
+        "correct",
+        "wrong_answer",
+        "syntax_error",
+        "correct",
+        "runtime_error",
+        "timeout",
+    ]
 
 
 def test_failing_gold_query_names_the_task(db):

@@ -24,7 +24,13 @@ def test_two_iterations_leave_every_artifact(tiny_cfg):
         assert isinstance(PeftModel.from_pretrained(base, store.fetch(t, "adapter")), PeftModel)
         metrics = store.read_json(t, "metrics")
         assert metrics["iteration"] == t and metrics["eval"]["n"] == 3
-        assert set(metrics["eval"]["categories"]) == {"correct", "wrong_answer", "runtime_error", "syntax_error", "timeout"}
+        assert set(metrics["eval"]["categories"]) == {
+            "correct",
+            "wrong_answer",
+            "runtime_error",
+            "syntax_error",
+            "timeout",
+        }
         assert set(metrics["timings_s"]) == {"sample", "verify", "pair", "train", "evaluate"}
         assert metrics["train"]["steps"] == 4 and metrics["pairing"]["pairs"] == 8
         assert len(store.fetch(t, "verdicts").read_text().splitlines()) == 4 * 2
@@ -103,15 +109,33 @@ def test_iteration_two_needs_iteration_one(tiny_cfg):
 def test_the_same_loop_runs_on_python_tasks(tiny_cfg, tmp_path):
     """Only the task kind differs: MBPP-layout problems go through all five stages."""
     problems = [
-        {"task_id": 1, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b",
-         "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"], "test_setup_code": "", "challenge_test_list": []},
-        {"task_id": 2, "text": "Write a function to reverse a string.", "code": "def rev(s):\n    return s[::-1]",
-         "test_list": ["assert rev('ab') == 'ba'"], "test_setup_code": "", "challenge_test_list": []},
+        {
+            "task_id": 1,
+            "text": "Write a function to add two numbers.",
+            "code": "def add(a, b):\n    return a + b",
+            "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+            "test_setup_code": "",
+            "challenge_test_list": [],
+        },
+        {
+            "task_id": 2,
+            "text": "Write a function to reverse a string.",
+            "code": "def rev(s):\n    return s[::-1]",
+            "test_list": ["assert rev('ab') == 'ba'"],
+            "test_setup_code": "",
+            "challenge_test_list": [],
+        },
     ]
     path = tmp_path / "mbpp.jsonl"
     path.write_text("\n".join(json.dumps(p) for p in problems) + "\n")
-    cfg = tiny_cfg.replace(task_kind="python", train_tasks=str(path), eval_tasks=str(path), train_limit=None,
-                           eval_limit=None, baseline=False)
+    cfg = tiny_cfg.replace(
+        task_kind="python",
+        train_tasks=str(path),
+        eval_tasks=str(path),
+        train_limit=None,
+        eval_limit=None,
+        baseline=False,
+    )
     summaries = stages.run_iteration(cfg)
     assert [s["stage"] for s in summaries] == ["sample", "verify", "pair", "train", "evaluate"]
     store = LocalStore(cfg.run.store_dir)

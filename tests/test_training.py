@@ -14,10 +14,15 @@ LN2 = math.log(2)
 
 @pytest.fixture
 def pairs() -> Dataset:
-    rows = [{"prompt": [{"role": "user", "content": f"How many rows are in table t{i}?"}],
-             "chosen": [{"role": "assistant", "content": f"SELECT count(*) FROM t{i};"}],
-             "rejected": [{"role": "assistant", "content": "I think there are many rows."}],
-             "task_id": str(i)} for i in range(8)]
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"How many rows are in table t{i}?"}],
+            "chosen": [{"role": "assistant", "content": f"SELECT count(*) FROM t{i};"}],
+            "rejected": [{"role": "assistant", "content": "I think there are many rows."}],
+            "task_id": str(i),
+        }
+        for i in range(8)
+    ]
     return Dataset.from_list(rows)
 
 
@@ -26,14 +31,24 @@ def _steps(result) -> list[dict]:
 
 
 def _train(cfg, pairs, tmp_path, name, previous=None):
-    return train_adapter(cfg.model, cfg.training, get_method("codelutra"), pairs, tmp_path / name, previous,
-                         tmp_path / f"{name}-checkpoints", seed=cfg.run.seed)
+    return train_adapter(
+        cfg.model,
+        cfg.training,
+        get_method("codelutra"),
+        pairs,
+        tmp_path / name,
+        previous,
+        tmp_path / f"{name}-checkpoints",
+        seed=cfg.run.seed,
+    )
 
 
 def test_dual_loss_is_dpo_plus_lambda_times_sft(tiny_cfg, pairs, tmp_path):
     """At the first step the policy equals the reference, so L_DPO = ln 2 and L = ln 2 + lambda * L_SFT."""
-    first = {lam: _steps(_train(tiny_cfg.replace(sft_weight=lam), pairs, tmp_path, f"lam{lam}"))[0]["loss"]
-             for lam in (0.0, 1.0, 2.0)}
+    first = {
+        lam: _steps(_train(tiny_cfg.replace(sft_weight=lam), pairs, tmp_path, f"lam{lam}"))[0]["loss"]
+        for lam in (0.0, 1.0, 2.0)
+    }
     assert first[0.0] == pytest.approx(LN2, abs=1e-4)
     sft = first[1.0] - LN2
     assert sft > 1.0  # a random model is far from the chosen answers
@@ -48,7 +63,9 @@ def test_iteration_two_continues_m1_and_uses_m1_as_reference(tiny_cfg, pairs, tm
     it2 = _train(cfg, pairs, tmp_path, "it2", previous=it1.adapter_dir)
     s1, s2 = _steps(it1), _steps(it2)
     # Reference = M(1): the policy starts as M(1), so rewards are zero at the first step of iteration 2 ...
-    assert s2[0]["rewards/chosen"] == pytest.approx(0, abs=1e-6) and s2[0]["rewards/margins"] == pytest.approx(0, abs=1e-6)
+    assert s2[0]["rewards/chosen"] == pytest.approx(0, abs=1e-6) and s2[0]["rewards/margins"] == pytest.approx(
+        0, abs=1e-6
+    )
     # ... and the policy is M(1), not the base model: it already prefers the chosen answers more than M(0) did.
     assert s2[0]["logps/chosen"] - s2[0]["logps/rejected"] > s1[0]["logps/chosen"] - s1[0]["logps/rejected"] + 1.0
     # Pinning the reference to the base model: the same start now shows M(1)'s margin over the base.

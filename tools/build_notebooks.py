@@ -12,27 +12,34 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
-PARAMETERS = '''preset = "demo"  # a preset in params/ (demo, spider, mbpp, colab_t4, ...) or a path to a YAML file
+PARAMETERS = """preset = "demo"  # a preset in params/ (demo, spider, mbpp, colab_t4, ...) or a path to a YAML file
 iteration = 1  # t: this iteration trains M(t) from M(t-1); 0 is the base model
 force = False  # redo this stage even if its output already exists
-params = {}  # any other parameter, e.g. {"num_samples": 8, "base_model": "Qwen/Qwen2.5-Coder-7B-Instruct"}'''
-STAGE_PARAMETERS = PARAMETERS + "\nstore_checked = False  # True when iterate.ipynb has already checked the store (Hub token, repos)"
+params = {}  # any other parameter, e.g. {"num_samples": 8, "base_model": "Qwen/Qwen2.5-Coder-7B-Instruct"}"""
+STAGE_PARAMETERS = (
+    PARAMETERS + "\nstore_checked = False  # True when iterate.ipynb has already checked the store (Hub token, repos)"
+)
 
-SETUP = '''from codelutra_nb.config import config_from_namespace
+SETUP = """from codelutra_nb.config import config_from_namespace
 from codelutra_nb.store import open_store
 
 cfg = config_from_namespace(globals())
 store = open_store(cfg, check=not store_checked)
 t = cfg.run.iteration
-print(f"iteration {t} of {cfg.model.base_model} on {cfg.tasks.train_tasks}; artifacts in {store.iteration_dir(t)}")'''
+print(f"iteration {t} of {cfg.model.base_model} on {cfg.tasks.train_tasks}; artifacts in {store.iteration_dir(t)}")"""
 
 
 def stage(title: str, intro: str, *cells: str) -> nbformat.NotebookNode:
     params = new_code_cell(STAGE_PARAMETERS, metadata={"tags": ["parameters"]})
     body = [new_markdown_cell(f"# {title}\n\n{intro}"), params, new_code_cell(SETUP)]
     body += [new_markdown_cell(c[2:]) if c.startswith("# ") and "\n" not in c else new_code_cell(c) for c in cells]
-    nb = new_notebook(cells=body, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                                            "language_info": {"name": "python"}})
+    nb = new_notebook(
+        cells=body,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
     return nb
 
 
@@ -41,9 +48,9 @@ NOTEBOOK_CELLS = {
         "1 · Sample",
         "The current model M(t-1) writes K candidate programs for every training question, at temperature about 1. "
         "Samples are written in checkpointed shards, so a session that dies loses at most one shard.",
-        "import pandas as pd\nfrom codelutra_nb.stages import sample_stage\n\npd.Series(sample_stage(cfg, store), name=\"sampling\")",
+        'import pandas as pd\nfrom codelutra_nb.stages import sample_stage\n\npd.Series(sample_stage(cfg, store), name="sampling")',
         "# A few of the candidates, as the model wrote them:",
-        "pd.read_json(store.fetch(t, \"samples\"), lines=True).head(4)",
+        'pd.read_json(store.fetch(t, "samples"), lines=True).head(4)',
     ),
     "02_verify.ipynb": stage(
         "2 · Verify",
@@ -51,27 +58,27 @@ NOTEBOOK_CELLS = {
         "query on the same database; for Python, the task's tests pass. Each gets one category: correct, wrong_answer, "
         "runtime_error, syntax_error or timeout.",
         "import pandas as pd\nfrom codelutra_nb.stages import verify_stage\n\nverified = verify_stage(cfg, store)\n"
-        "pd.Series(verified[\"categories\"], name=\"candidates\")",
+        'pd.Series(verified["categories"], name="candidates")',
         "print(f\"{verified['accuracy']:.1%} of the samples are correct, {verified['executable_rate']:.1%} execute\")",
     ),
     "03_pair.ipynb": stage(
         "3 · Pair",
         "Per question, K (chosen = correct, rejected = failed) pairs, drawn with replacement when a side has fewer than K; "
         "degenerate outputs that repeat themselves are dropped first.",
-        "import pandas as pd\nfrom codelutra_nb.stages import pair_stage\n\npd.Series(pair_stage(cfg, store), name=\"pairing\")",
+        'import pandas as pd\nfrom codelutra_nb.stages import pair_stage\n\npd.Series(pair_stage(cfg, store), name="pairing")',
         "# Two of the pairs the model will learn from:",
-        "from datasets import load_from_disk\n\npairs = load_from_disk(str(store.fetch(t, \"preferences\")))\n"
-        "pd.DataFrame({\"question\": [p[-1][\"content\"][-120:] for p in pairs[:2][\"prompt\"]],\n"
-        "              \"chosen\": [c[0][\"content\"] for c in pairs[:2][\"chosen\"]],\n"
-        "              \"rejected\": [r[0][\"content\"][:200] for r in pairs[:2][\"rejected\"]]})",
+        'from datasets import load_from_disk\n\npairs = load_from_disk(str(store.fetch(t, "preferences")))\n'
+        'pd.DataFrame({"question": [p[-1]["content"][-120:] for p in pairs[:2]["prompt"]],\n'
+        '              "chosen": [c[0]["content"] for c in pairs[:2]["chosen"]],\n'
+        '              "rejected": [r[0]["content"][:200] for r in pairs[:2]["rejected"]]})',
     ),
     "04_train.ipynb": stage(
         "4 · Train",
         "One epoch of LoRA (QLoRA when `load_in_4bit`) with the dual loss L = L_DPO + λ·L_SFT(chosen). Training continues "
         "the adapter of M(t-1), and the reference model is M(t-1).",
-        "import pandas as pd\nfrom codelutra_nb.stages import train_stage\n\npd.Series(train_stage(cfg, store), name=\"training\")",
-        "import json\nfrom codelutra_nb.layout import TRAINING_LOG\n\nlog = pd.DataFrame(json.loads((store.fetch(t, \"adapter\") / TRAINING_LOG).read_text()))\n"
-        "log.dropna(subset=[\"rewards/margins\"]).plot(x=\"step\", y=[\"loss\", \"rewards/margins\", \"rewards/accuracies\"],\n"
+        'import pandas as pd\nfrom codelutra_nb.stages import train_stage\n\npd.Series(train_stage(cfg, store), name="training")',
+        'import json\nfrom codelutra_nb.layout import TRAINING_LOG\n\nlog = pd.DataFrame(json.loads((store.fetch(t, "adapter") / TRAINING_LOG).read_text()))\n'
+        'log.dropna(subset=["rewards/margins"]).plot(x="step", y=["loss", "rewards/margins", "rewards/accuracies"],\n'
         "                                          subplots=True, figsize=(8, 5));",
     ),
     "05_evaluate.ipynb": stage(
@@ -87,20 +94,30 @@ NOTEBOOK_CELLS = {
     "iterate.ipynb": None,
 }
 
-ITERATE = new_notebook(cells=[
-    new_markdown_cell(
-        "# One CodeLutra iteration\n\nRuns the stage notebooks in order with papermill: sample → verify → pair → train → "
-        "evaluate (iteration 1 first evaluates the base model as iteration 0). A stage whose output exists is skipped, so "
-        "`papermill notebooks/iterate.ipynb out.ipynb -p iteration 2` continues where the last run stopped."),
-    new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-    new_code_cell("from codelutra_nb.chain import run_notebooks\nfrom codelutra_nb.config import config_from_namespace\n\n"
-                  "cfg = config_from_namespace(globals())\nexecuted = run_notebooks(cfg)\n[str(p) for p in executed]"),
-    new_markdown_cell("## Where the loop stands"),
-    new_code_cell("from codelutra_nb.evaluation import metrics_table\nfrom codelutra_nb.stages import history, plot_progress\n"
-                  "from codelutra_nb.store import open_store\n\nstore = open_store(cfg, check=False)\nmetrics_table(history(store))"),
-    new_code_cell("plot_progress(store);"),
-], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-             "language_info": {"name": "python"}})
+ITERATE = new_notebook(
+    cells=[
+        new_markdown_cell(
+            "# One CodeLutra iteration\n\nRuns the stage notebooks in order with papermill: sample → verify → pair → train → "
+            "evaluate (iteration 1 first evaluates the base model as iteration 0). A stage whose output exists is skipped, so "
+            "`papermill notebooks/iterate.ipynb out.ipynb -p iteration 2` continues where the last run stopped."
+        ),
+        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_code_cell(
+            "from codelutra_nb.chain import run_notebooks\nfrom codelutra_nb.config import config_from_namespace\n\n"
+            "cfg = config_from_namespace(globals())\nexecuted = run_notebooks(cfg)\n[str(p) for p in executed]"
+        ),
+        new_markdown_cell("## Where the loop stands"),
+        new_code_cell(
+            "from codelutra_nb.evaluation import metrics_table\nfrom codelutra_nb.stages import history, plot_progress\n"
+            "from codelutra_nb.store import open_store\n\nstore = open_store(cfg, check=False)\nmetrics_table(history(store))"
+        ),
+        new_code_cell("plot_progress(store);"),
+    ],
+    metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    },
+)
 NOTEBOOK_CELLS["iterate.ipynb"] = ITERATE
 
 

@@ -28,8 +28,10 @@ KINDS: dict[str, TaskKind] = {
 def get_kind(name: str) -> TaskKind:
     """The registered kind called ``name``; `ConfigError` listing the known ones otherwise."""
     if name not in KINDS:
-        raise ConfigError(f"Unknown task kind {name!r}; known kinds: {sorted(KINDS)}. A new kind is a TaskKind "
-                          "subclass registered in codelutra_nb/kinds/__init__.py (KINDS).")
+        raise ConfigError(
+            f"Unknown task kind {name!r}; known kinds: {sorted(KINDS)}. A new kind is a TaskKind "
+            "subclass registered in codelutra_nb/kinds/__init__.py (KINDS)."
+        )
     return KINDS[name]
 
 
@@ -43,8 +45,9 @@ def load_tasks(params: TaskParams, split: Literal["train", "eval"]) -> dict[str,
     return {t.task_id: t for t in (tasks[:limit] if limit is not None else tasks)}
 
 
-def verify_candidates(tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], params: VerifyParams, *,
-                      progress: bool = True) -> list[Verdict]:
+def verify_candidates(
+    tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], params: VerifyParams, *, progress: bool = True
+) -> list[Verdict]:
     """One `Verdict` per ``(task_id, raw completion)``, in input order, by the tasks' kind."""
     check_task_ids(tasks, candidates)
     kinds = {tasks[tid].kind for tid, _ in candidates}

@@ -53,7 +53,7 @@ class TaskKind(ABC):
 
     @abstractmethod
     def load_tasks(self, source: str, params: TaskParams) -> list[Task]:
-        """The tasks of ``source`` (a bundled set name or a file path), checked; `TaskDataError` saying what is wrong."""
+        """The tasks of ``source`` (a bundled set name or a file path), checked; `TaskDataError` says what is off."""
 
     @abstractmethod
     def default_template(self, task: Task) -> str:
@@ -72,8 +72,14 @@ class TaskKind(ABC):
         """The assistant turn a program is trained as (its canonical form)."""
 
     @abstractmethod
-    def verify(self, tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], params: VerifyParams, *,
-               progress: bool = True) -> list[Verdict]:
+    def verify(
+        self,
+        tasks: Mapping[str, Task],
+        candidates: Sequence[tuple[str, str]],
+        params: VerifyParams,
+        *,
+        progress: bool = True,
+    ) -> list[Verdict]:
         """One `Verdict` per ``(task_id, raw completion)``, in input order."""
 
     def answer_text(self, completion: str) -> str:
@@ -86,5 +92,7 @@ def check_task_ids(tasks: Mapping[str, object], candidates: Sequence[tuple[str, 
     """`TaskDataError` before anything runs if a candidate names a task id that ``tasks`` lacks."""
     unknown = sorted({tid for tid, _ in candidates if tid not in tasks})
     if unknown:
-        raise TaskDataError(f"{len(unknown)} candidate(s) name unknown task ids, e.g. {unknown[:5]}; the task set has "
-                            f"ids like {list(tasks)[:3]}. Load the task file the candidates were sampled for.")
+        raise TaskDataError(
+            f"{len(unknown)} candidate(s) name unknown task ids, e.g. {unknown[:5]}; the task set has "
+            f"ids like {list(tasks)[:3]}. Load the task file the candidates were sampled for."
+        )

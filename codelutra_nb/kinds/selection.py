@@ -24,7 +24,9 @@ def select_ids(tasks: Sequence[T], spec: str | None) -> list[T]:
             wanted.update(str(i) for i in range(lo, hi + 1))
         elif part:
             wanted.add(part)
-    kept = [t for t in tasks if str(getattr(t, "task_id")) in wanted]
+    kept = [t for t in tasks if str(t.task_id) in wanted]
     if not kept:
-        raise ConfigError(f"No task matches ids {spec!r}; the task set's ids look like {[getattr(t, 'task_id') for t in tasks[:3]]}.")
+        raise ConfigError(
+            f"No task matches ids {spec!r}; the task set's ids look like {[t.task_id for t in tasks[:3]]}."
+        )
     return kept

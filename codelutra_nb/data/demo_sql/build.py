@@ -63,8 +63,12 @@ def describe(sqlite_path: Path) -> dict:
     """The Spider ``tables.json`` entry for one database."""
     conn = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+            )
+        ]
         entry = {
             "column_names": [[-1, "*"]],
             "column_names_original": [[-1, "*"]],

@@ -21,7 +21,7 @@ __all__ = ["PythonKind", "PythonTask"]
 DEFAULT_TEMPLATES: dict[str, str] = {
     "mbpp": "{question}\n\nYour code should pass these tests:\n{tests}",
     "humaneval": "Complete the following Python function and return the whole function in a ```python block.\n\n"
-                 "```python\n{prompt}```",
+    "```python\n{prompt}```",
     "ds1000": "{prompt}",
 }
 """Default user-turn template per layout."""
@@ -48,7 +48,19 @@ class PythonKind(TaskKind):
         """The program in a ```python fence."""
         return f"```python\n{code.strip()}\n```"
 
-    def verify(self, tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], params: VerifyParams, *,
-               progress: bool = True) -> list[Verdict]:
-        return verify_python(tasks, candidates, timeout_s=params.exec_timeout_s,  # type: ignore[arg-type]
-                             memory_mb=params.exec_memory_mb, workers=params.workers, progress=progress)
+    def verify(
+        self,
+        tasks: Mapping[str, Task],
+        candidates: Sequence[tuple[str, str]],
+        params: VerifyParams,
+        *,
+        progress: bool = True,
+    ) -> list[Verdict]:
+        return verify_python(
+            tasks,
+            candidates,
+            timeout_s=params.exec_timeout_s,  # type: ignore[arg-type]
+            memory_mb=params.exec_memory_mb,
+            workers=params.workers,
+            progress=progress,
+        )

@@ -101,8 +101,23 @@ _RESPONSE_GRACE_S = 15.0  # how long past the timeout the verifier waits for a z
 _START_ATTEMPTS = 3
 _ISOLATE = True  # tests set this to False to exercise the reduced mode
 # what MBPP and HumanEval programs import most (re, math, collections, heapq, itertools, typing...) and the harness
-_PRELOAD = ("re", "math", "collections", "heapq", "itertools", "functools", "bisect", "string", "operator", "array",
-            "cmath", "copy", "typing", "traceback", "types")
+_PRELOAD = (
+    "re",
+    "math",
+    "collections",
+    "heapq",
+    "itertools",
+    "functools",
+    "bisect",
+    "string",
+    "operator",
+    "array",
+    "cmath",
+    "copy",
+    "typing",
+    "traceback",
+    "types",
+)
 _SETUP_FAILED = 121
 
 # Linux constants (x86_64 and arm64 alike, except the syscall number, which is shared by both since 5.12)
@@ -117,8 +132,15 @@ _PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 # ---------------------------------------------------------------------------------------------
 
 
-def verify_python(tasks: Mapping[str, PythonTask], candidates: Sequence[tuple[str, str]], *, timeout_s: float = 5.0,
-                  memory_mb: int = 1024, workers: int | None = None, progress: bool = True) -> list[Verdict]:
+def verify_python(
+    tasks: Mapping[str, PythonTask],
+    candidates: Sequence[tuple[str, str]],
+    *,
+    timeout_s: float = 5.0,
+    memory_mb: int = 1024,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[Verdict]:
     """Run each candidate against its task's tests in the sandbox; one `Verdict` per candidate, in input order.
 
     Args:
@@ -197,8 +219,10 @@ def _check_tests_compile(tasks: Mapping[str, PythonTask], ids: set[str]) -> None
     for tid in sorted(ids):
         problem = syntax_problem(check_code(tasks[tid], "pass"))
         if problem is not None:
-            raise TaskDataError(f"The tests of task {tid!r} do not compile ({problem}); "
-                                "fix the task record (test_list / test / code_context).")
+            raise TaskDataError(
+                f"The tests of task {tid!r} do not compile ({problem}); "
+                "fix the task record (test_list / test / code_context)."
+            )
 
 
 def _run_pool(jobs: list[tuple[int, str, str]], limits: _Limits, n_workers: int):
@@ -250,16 +274,22 @@ def _warn_if_reduced(pool: list[_Worker]) -> None:
         key = ",".join(off)
         if off and key not in _warned:
             _warned.add(key)
-            warnings.warn(f"The Python sandbox runs in a reduced mode here: {', '.join(off)} unavailable "
-                          "(see codelutra_nb/kinds/python/sandbox.py, REDUCED MODES). Run the verifier as root on "
-                          "Linux with namespaces permitted for full isolation.", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"The Python sandbox runs in a reduced mode here: {', '.join(off)} unavailable "
+                "(see codelutra_nb/kinds/python/sandbox.py, REDUCED MODES). Run the verifier as root on "
+                "Linux with namespaces permitted for full isolation.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 _FILE = os.path.abspath(__file__)
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(_FILE))))
 # Started as `python -S -c _BOOT config`: no site (.pth files) and not the package, only this file.
-_BOOT = ("import sys, importlib.util as u; s = u.spec_from_file_location('codelutra_sandbox_zygote', {file!r}); "
-         "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); m._zygote_main(sys.argv[1])")
+_BOOT = (
+    "import sys, importlib.util as u; s = u.spec_from_file_location('codelutra_sandbox_zygote', {file!r}); "
+    "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); m._zygote_main(sys.argv[1])"
+)
 
 
 def _candidate_path() -> list[str]:
@@ -307,26 +337,43 @@ class _Worker:
             line = self._read_line(self.limits.timeout_s + _RESPONSE_GRACE_S)
         except (BrokenPipeError, EOFError):
             self.close(graceful=False)
-            return Verdict(Category.RUNTIME_ERROR, "the sandbox worker died while running this program "
-                                                  "(did it kill its parent process?)")
+            return Verdict(
+                Category.RUNTIME_ERROR,
+                "the sandbox worker died while running this program (did it kill its parent process?)",
+            )
         except TimeoutError:
             self.close(graceful=False)
-            return Verdict(Category.RUNTIME_ERROR, "the sandbox worker stopped responding while running this program "
-                                                  "(did it stop its parent process?); the worker was restarted")
+            return Verdict(
+                Category.RUNTIME_ERROR,
+                "the sandbox worker stopped responding while running this program "
+                "(did it stop its parent process?); the worker was restarted",
+            )
         reply = json.loads(line)
         if "error" in reply:
             raise SandboxError(f"The Python sandbox failed to set up a program: {reply['error']}")
         return Verdict(Category(reply["category"]), reply["message"])
 
     def _start(self) -> None:
-        config = {"uid": _sandbox_uid(self.index), "isolate": _ISOLATE, "timeout_s": self.limits.timeout_s,
-                  "memory_mb": self.limits.memory_mb, "path": _candidate_path()}
+        config = {
+            "uid": _sandbox_uid(self.index),
+            "isolate": _ISOLATE,
+            "timeout_s": self.limits.timeout_s,
+            "memory_mb": self.limits.memory_mb,
+            "path": _candidate_path(),
+        }
         last = ""
         for _ in range(_START_ATTEMPTS):
             with tempfile.TemporaryFile() as errlog:  # the zygote's own stderr (its candidates' goes to a pipe)
-                self.proc = subprocess.Popen([sys.executable, "-S", "-c", _BOOT.format(file=_FILE), json.dumps(config)],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, cwd="/",
-                                             env=sandbox_env(), start_new_session=True, close_fds=True)
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-S", "-c", _BOOT.format(file=_FILE), json.dumps(config)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errlog,
+                    cwd="/",
+                    env=sandbox_env(),
+                    start_new_session=True,
+                    close_fds=True,
+                )
                 self._buffer = b""
                 try:
                     hello = json.loads(self._read_line(60.0))
@@ -338,8 +385,10 @@ class _Worker:
                     self.close(graceful=False)
                     errlog.seek(0)
                     last = f"{type(exc).__name__} {exc}; its stderr: {errlog.read()[-2000:].decode(errors='replace')}"
-        raise SandboxError(f"The Python sandbox's worker process did not start ({_START_ATTEMPTS} attempts): {last}. "
-                           "Check that this interpreter runs (python -c pass) and that /tmp is writable.")
+        raise SandboxError(
+            f"The Python sandbox's worker process did not start ({_START_ATTEMPTS} attempts): {last}. "
+            "Check that this interpreter runs (python -c pass) and that /tmp is writable."
+        )
 
     def _read_line(self, timeout: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
@@ -376,8 +425,8 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 pass
         if not exited:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # launcher and zygote; candidates die with the zygote's PID namespace
+            try:  # the launcher and the zygote; candidates die with the zygote's PID namespace
+                os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
@@ -395,7 +444,7 @@ def _sandbox_uid(worker: int) -> int:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _remove_tree(path: str) -> None:
@@ -472,8 +521,13 @@ def _isolate(config: dict, keep: tuple[int, int]) -> tuple[dict[str, bool], str]
     original process (the launcher) only waits for it and exits with its status.
     """
     root = config["isolate"] and os.geteuid() == 0
-    features = {"separate user": bool(root), "network namespace": False, "mount namespace": False,
-                "read-only filesystem": False, "pid namespace": False}
+    features = {
+        "separate user": bool(root),
+        "network namespace": False,
+        "mount namespace": False,
+        "read-only filesystem": False,
+        "pid namespace": False,
+    }
     if not root:
         return features, tempfile.mkdtemp(prefix="codelutra-sandbox-")
     try:
@@ -488,8 +542,14 @@ def _isolate(config: dict, keep: tuple[int, int]) -> tuple[dict[str, bool], str]
         _call("mount", None, b"/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates back to the host
         _expose(needed)
         features["read-only filesystem"] = _make_readonly()
-        _call("mount", b"tmpfs", b"/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV,
-              f"size={_TMPFS_MB}m,nr_inodes=20000,mode=0711".encode())
+        _call(
+            "mount",
+            b"tmpfs",
+            b"/tmp",
+            b"tmpfs",
+            _MS_NOSUID | _MS_NODEV,
+            f"size={_TMPFS_MB}m,nr_inodes=20000,mode=0711".encode(),
+        )
         features["mount namespace"], workroot = True, "/tmp"
     except OSError:
         pass
@@ -630,7 +690,9 @@ class _Zygote:
                     os.kill(pid, signal.SIGKILL)
                     _, status = os.waitpid(pid, 0)
                     break
-                wait_ms = max(1, math.ceil(remaining * 1000)) if pidfd >= 0 else min(5, max(1, math.ceil(remaining * 1000)))
+                wait_ms = (
+                    max(1, math.ceil(remaining * 1000)) if pidfd >= 0 else min(5, max(1, math.ceil(remaining * 1000)))
+                )
                 for fd, _ in poller.poll(wait_ms):
                     if fd != pidfd and not _read_into(fd, tails[fd]):
                         poller.unregister(fd)
@@ -701,9 +763,14 @@ def apply_rlimits(timeout_s: float, memory_mb: int, nproc: int = _NPROC) -> None
     """The sandbox's rlimits on the calling process: CPU time (timeout + 1 s), address space, file size, open files,
     core dumps (none) and processes."""
     cpu = math.ceil(timeout_s) + 1
-    for limit, value in ((resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, (memory_mb << 20,) * 2),
-                         (resource.RLIMIT_FSIZE, (_FSIZE_MB << 20,) * 2), (resource.RLIMIT_NOFILE, (_NOFILE,) * 2),
-                         (resource.RLIMIT_CORE, (0, 0)), (resource.RLIMIT_NPROC, (nproc,) * 2)):
+    for limit, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (memory_mb << 20,) * 2),
+        (resource.RLIMIT_FSIZE, (_FSIZE_MB << 20,) * 2),
+        (resource.RLIMIT_NOFILE, (_NOFILE,) * 2),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NPROC, (nproc,) * 2),
+    ):
         resource.setrlimit(limit, value)
 
 
@@ -762,8 +829,9 @@ def _describe(exc: BaseException, traceback, namespace: dict, tests: str | None 
     return text[:_MESSAGE_CHARS]
 
 
-def _classify(status: int, timed_out: bool, output: bytes, result: bytes, success: str, nonce: str,
-              timeout_s: float) -> dict:
+def _classify(
+    status: int, timed_out: bool, output: bytes, result: bytes, success: str, nonce: str, timeout_s: float
+) -> dict:
     """The zygote's reply: a category (a `Category` value) and message, or a setup error."""
     if timed_out:
         return _reply("timeout", f"timed out after {timeout_s:g} s")

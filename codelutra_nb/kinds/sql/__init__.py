@@ -43,7 +43,19 @@ class SQLKind(TaskKind):
         """Plain SQL ending in ``;``."""
         return code.strip().rstrip(";").rstrip() + ";"
 
-    def verify(self, tasks: Mapping[str, Task], candidates: Sequence[tuple[str, str]], params: VerifyParams, *,
-               progress: bool = True) -> list[Verdict]:
-        return verify_sql(tasks, candidates, timeout_s=params.exec_timeout_s, max_rows=params.max_rows,  # type: ignore[arg-type]
-                          workers=params.workers, progress=progress)
+    def verify(
+        self,
+        tasks: Mapping[str, Task],
+        candidates: Sequence[tuple[str, str]],
+        params: VerifyParams,
+        *,
+        progress: bool = True,
+    ) -> list[Verdict]:
+        return verify_sql(
+            tasks,
+            candidates,
+            timeout_s=params.exec_timeout_s,
+            max_rows=params.max_rows,  # type: ignore[arg-type]
+            workers=params.workers,
+            progress=progress,
+        )

@@ -78,19 +78,23 @@ MAX_PERMUTED_COLUMNS = 64
 """Wider results are compared in their given column order only."""
 
 _FETCH_BATCH = 64
-_ALLOWED_PRAGMAS = frozenset({"table_info", "table_xinfo", "table_list", "index_list", "index_info",
-                              "index_xinfo", "foreign_key_list"})
+_ALLOWED_PRAGMAS = frozenset(
+    {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
+)
 _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
 _SYNTAX_MARKERS = ("syntax error", "incomplete input", "unrecognized token", "one statement at a time")
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
   | (?P<string>'(?:[^']|'')*(?:'|\Z))
   | (?P<quoted>"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))
   | (?P<word>\w+)
   | (?P<punct>.)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,14 @@ class QueryResult:
         return self.error is None
 
 
-def run_query(db_path: str | os.PathLike, sql: str, *, timeout_s: float = 5.0, max_rows: int = 100_000,
-              max_bytes: int = 64 * 2**20) -> QueryResult:
+def run_query(
+    db_path: str | os.PathLike,
+    sql: str,
+    *,
+    timeout_s: float = 5.0,
+    max_rows: int = 100_000,
+    max_bytes: int = 64 * 2**20,
+) -> QueryResult:
     """Run one untrusted query read-only on ``db_path`` within the bounds in the module docstring.
 
     Raises:
@@ -165,8 +175,9 @@ def run_query(db_path: str | os.PathLike, sql: str, *, timeout_s: float = 5.0, m
                 rows.extend(batch)
                 if len(rows) > max_rows:
                     return failed(Category.RUNTIME_ERROR, f"result has more than {max_rows} rows")
-                size += 32 * ncols * len(batch) + sum(len(v) for row in batch for v in row
-                                                      if isinstance(v, (str, bytes)))
+                size += 32 * ncols * len(batch) + sum(
+                    len(v) for row in batch for v in row if isinstance(v, (str, bytes))
+                )
                 if size > max_bytes:
                     return failed(Category.RUNTIME_ERROR, f"result is larger than {max_bytes // 2**20} MiB")
                 if time.monotonic() > deadline:
@@ -325,8 +336,15 @@ def _bijections(options: list[list[int]], vectors: list[tuple]) -> Iterator[tupl
     return extend(0)
 
 
-def verify_sql(tasks: Mapping[str, SQLTask], candidates: Sequence[tuple[str, str]], *, timeout_s: float = 5.0,
-               max_rows: int = 100_000, workers: int | None = None, progress: bool = True) -> list[Verdict]:
+def verify_sql(
+    tasks: Mapping[str, SQLTask],
+    candidates: Sequence[tuple[str, str]],
+    *,
+    timeout_s: float = 5.0,
+    max_rows: int = 100_000,
+    workers: int | None = None,
+    progress: bool = True,
+) -> list[Verdict]:
     """One `Verdict` per ``(task_id, raw completion)``, in input order, the same for any ``workers``
     (but for queries that finish within a hair of the time limit).
 
@@ -362,8 +380,12 @@ def verify_sql(tasks: Mapping[str, SQLTask], candidates: Sequence[tuple[str, str
             jobs.setdefault((task_id, sql.strip()), []).append(index)
 
     needed = list(dict.fromkeys(task_id for task_id, _ in jobs))
-    gold = dict(zip(needed, _map(lambda task_id: _run_gold(tasks[task_id], timeout_s=timeout_s, max_rows=max_rows),
-                                 needed, workers)))
+    gold = dict(
+        zip(
+            needed,
+            _map(lambda task_id: _run_gold(tasks[task_id], timeout_s=timeout_s, max_rows=max_rows), needed, workers),
+        )
+    )
 
     def judge(job: tuple[str, str]) -> Verdict:
         task_id, sql = job
@@ -389,9 +411,11 @@ def _run_gold(task: SQLTask, *, timeout_s: float, max_rows: int) -> QueryResult:
         raise TaskDataError(f"Task {task.task_id!r} has no gold query to compare SQL candidates with.")
     result = run_query(task.db_path, task.reference, timeout_s=timeout_s, max_rows=max_rows)
     if not result.ok:
-        raise TaskDataError(f"The gold query of task {task.task_id!r} fails on {task.db_path} "
-                            f"({result.error.value}: {result.message}); fix or drop the task, or raise the "
-                            f"timeout / max_rows if the query is legitimate.")
+        raise TaskDataError(
+            f"The gold query of task {task.task_id!r} fails on {task.db_path} "
+            f"({result.error.value}: {result.message}); fix or drop the task, or raise the "
+            f"timeout / max_rows if the query is legitimate."
+        )
     return result
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 
-_SQL_START = re.compile(r"\bSELECT\b|(?im:^[ \t]*select\b)|(?i:\bWITH\s+(?:RECURSIVE\s+)?\w+\s*(?:\([^)]*\)\s*)?AS\s*\()")
+_SQL_START = re.compile(
+    r"\bSELECT\b|(?im:^[ \t]*select\b)|(?i:\bWITH\s+(?:RECURSIVE\s+)?\w+\s*(?:\([^)]*\)\s*)?AS\s*\()"
+)
 _SQL_END = re.compile(r";|\n[ \t]*\n|```")
 
 
@@ -21,7 +23,7 @@ def extract_sql(text: str) -> str | None:
     if start is None:
         return None
     end = _SQL_END.search(text, start.start())
-    return text[start.start():end.start() if end else len(text)].strip() or None
+    return text[start.start() : end.start() if end else len(text)].strip() or None
 
 
 def sql_complete(text: str) -> bool:

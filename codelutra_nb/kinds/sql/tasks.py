@@ -79,33 +79,54 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
     missing_dbs: dict[str, tuple[int, Path]] = {}
     for index, record in enumerate(records):
         if not isinstance(record, dict):
-            raise TaskDataError(f"{path}: record {index} is a {type(record).__name__}, not an object with "
-                                f"{', '.join(REQUIRED_FIELDS)}.")
+            raise TaskDataError(
+                f"{path}: record {index} is a {type(record).__name__}, not an object with {', '.join(REQUIRED_FIELDS)}."
+            )
         absent = [f for f in REQUIRED_FIELDS if not isinstance(record.get(f), str) or not record[f].strip()]
         if absent:
-            raise TaskDataError(f"{path}: record {index} lacks {', '.join(repr(f) for f in absent)} (each must be a "
-                                f"non-empty string); a Spider record has 'db_id', 'question' and 'query'.")
+            raise TaskDataError(
+                f"{path}: record {index} lacks {', '.join(repr(f) for f in absent)} (each must be a "
+                f"non-empty string); a Spider record has 'db_id', 'question' and 'query'."
+            )
         task_id = str(record.get("task_id", index))
         if task_id in seen:
-            raise TaskDataError(f"{path}: records {seen[task_id]} and {index} share task_id {task_id!r}; "
-                                f"task ids must be unique (drop 'task_id' to number records by position).")
+            raise TaskDataError(
+                f"{path}: records {seen[task_id]} and {index} share task_id {task_id!r}; "
+                f"task ids must be unique (drop 'task_id' to number records by position)."
+            )
         seen[task_id] = index
         db_id = record["db_id"]
         db_path = databases / db_id / f"{db_id}.sqlite"
         if not db_path.is_file():
             missing_dbs.setdefault(db_id, (index, db_path))
             continue
-        tasks.append(SQLTask(task_id=task_id, question=record["question"], reference=record["query"],
-                             db_id=db_id, db_path=str(db_path), schema=_schema(db_path),
-                             tables=_tables(db_path)))
+        tasks.append(
+            SQLTask(
+                task_id=task_id,
+                question=record["question"],
+                reference=record["query"],
+                db_id=db_id,
+                db_path=str(db_path),
+                schema=_schema(db_path),
+                tables=_tables(db_path),
+            )
+        )
     if missing_dbs:
         db_id, (index, db_path) = next(iter(missing_dbs.items()))
         others = sorted(set(missing_dbs) - {db_id})
-        also = (f"; {len(others)} more databases are missing too ({', '.join(others[:5])}"
-                f"{' ...' if len(others) > 5 else ''})") if others else ""
-        raise TaskDataError(f"{path}: record {index} (db_id {db_id!r}) needs the database {db_path}, which does not "
-                            f"exist{also}. --db-dir (db_dir=) must point to Spider's 'database' folder, the one "
-                            f"holding <db_id>/<db_id>.sqlite (now {databases}).")
+        also = (
+            (
+                f"; {len(others)} more databases are missing too ({', '.join(others[:5])}"
+                f"{' ...' if len(others) > 5 else ''})"
+            )
+            if others
+            else ""
+        )
+        raise TaskDataError(
+            f"{path}: record {index} (db_id {db_id!r}) needs the database {db_path}, which does not "
+            f"exist{also}. --db-dir (db_dir=) must point to Spider's 'database' folder, the one "
+            f"holding <db_id>/<db_id>.sqlite (now {databases})."
+        )
     if not tasks:
         raise TaskDataError(f"{path} holds no records; give a JSON list or JSONL of Spider records.")
 
@@ -115,14 +136,19 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
         if not result.ok:
             failures.append((task.task_id, f"{result.error.value}: {result.message}"))
     if len(failures) == len(tasks):
-        raise TaskDataError(f"{path}: the gold query of every task fails, e.g. task {failures[0][0]} "
-                            f"({failures[0][1]}); check that --db-dir (db_dir=) holds the databases these "
-                            f"questions were written for.")
+        raise TaskDataError(
+            f"{path}: the gold query of every task fails, e.g. task {failures[0][0]} "
+            f"({failures[0][1]}); check that --db-dir (db_dir=) holds the databases these "
+            f"questions were written for."
+        )
     if failures:
         listed = "; ".join(f"{task_id} ({error})" for task_id, error in failures[:_MAX_LISTED_FAILURES])
         more = len(failures) - _MAX_LISTED_FAILURES
-        warnings.warn(f"{path}: dropped {len(failures)} of {len(tasks)} tasks whose gold query fails: {listed}"
-                      + (f"; and {more} more" if more > 0 else ""), stacklevel=2)
+        warnings.warn(
+            f"{path}: dropped {len(failures)} of {len(tasks)} tasks whose gold query fails: {listed}"
+            + (f"; and {more} more" if more > 0 else ""),
+            stacklevel=2,
+        )
         dropped = {task_id for task_id, _ in failures}
         tasks = [t for t in tasks if t.task_id not in dropped]
     return tasks
@@ -130,9 +156,13 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
 
 def bundled_sets() -> list[str]:
     """Names of the bundled task sets, e.g. ``["demo-sql/eval", "demo-sql/train"]``."""
-    return sorted(f"{folder.name.replace('_', '-')}/{file.stem}"
-                  for folder in DATA_DIR.glob("*") if folder.is_dir()
-                  for file in folder.glob("*.json*") if file.stem != "tables")
+    return sorted(
+        f"{folder.name.replace('_', '-')}/{file.stem}"
+        for folder in DATA_DIR.glob("*")
+        if folder.is_dir()
+        for file in folder.glob("*.json*")
+        if file.stem != "tables"
+    )
 
 
 def resolve_source(source: str) -> Path:
@@ -141,8 +171,10 @@ def resolve_source(source: str) -> Path:
     if path.is_file():
         return path
     if path.is_dir():
-        raise TaskDataError(f"Task source {source!r} is a folder; give a JSON/JSONL file of Spider records "
-                            f"(e.g. {path / 'dev.json'}) or a bundled set.")
+        raise TaskDataError(
+            f"Task source {source!r} is a folder; give a JSON/JSONL file of Spider records "
+            f"(e.g. {path / 'dev.json'}) or a bundled set."
+        )
     if _BUNDLED_NAME.match(source) and not source.endswith((".json", ".jsonl")):
         name, split = source.split("/")
         for suffix in (".json", ".jsonl"):
@@ -150,11 +182,15 @@ def resolve_source(source: str) -> Path:
             if candidate.is_file():
                 return candidate
         known = bundled_sets()
-        raise TaskDataError(f"No bundled task set {source!r} (no file {DATA_DIR / name.replace('-', '_') / split}"
-                            f".json); known sets: {', '.join(known) or 'none installed'}. Or give the path of "
-                            f"a Spider JSON/JSONL file.")
-    raise TaskDataError(f"Task file {path} does not exist; give the path of a Spider JSON/JSONL file "
-                        f"or a bundled set ({', '.join(bundled_sets()) or 'none installed'}).")
+        raise TaskDataError(
+            f"No bundled task set {source!r} (no file {DATA_DIR / name.replace('-', '_') / split}"
+            f".json); known sets: {', '.join(known) or 'none installed'}. Or give the path of "
+            f"a Spider JSON/JSONL file."
+        )
+    raise TaskDataError(
+        f"Task file {path} does not exist; give the path of a Spider JSON/JSONL file "
+        f"or a bundled set ({', '.join(bundled_sets()) or 'none installed'})."
+    )
 
 
 def _read_records(path: Path) -> list:
@@ -167,8 +203,10 @@ def _read_records(path: Path) -> list:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             if text.lstrip().startswith("["):
-                raise TaskDataError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); give a JSON list "
-                                    f"or JSONL of Spider records.") from None
+                raise TaskDataError(
+                    f"{path} is not valid JSON (line {exc.lineno}: {exc.msg}); give a JSON list "
+                    f"or JSONL of Spider records."
+                ) from None
         else:
             return data if isinstance(data, list) else [data]
     return parse_jsonl(text, str(path), _HINT)
@@ -189,10 +227,16 @@ def _tables_of(db_path: str, mtime_ns: int, size: int) -> str:
     """One line per table, ``name(column, column, ...)``: a schema in a third of the tokens."""
     conn = connect_read_only(Path(db_path))
     try:
-        names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid")]
-        return "\n".join(f"{n}({', '.join(c[1] for c in conn.execute(f'PRAGMA table_info({_quote(n)})'))})"
-                         for n in names)
+        names = [
+            n
+            for (n,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+            )
+        ]
+        return "\n".join(
+            f"{n}({', '.join(c[1] for c in conn.execute(f'PRAGMA table_info({_quote(n)})'))})" for n in names
+        )
     finally:
         conn.close()
 
@@ -207,8 +251,10 @@ def _schema_of(db_path: str, mtime_ns: int, size: int) -> str:
     try:
         conn = connect_read_only(Path(db_path))
         try:
-            rows = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL "
-                                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid").fetchall()
+            rows = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
+            ).fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
