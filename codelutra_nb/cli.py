@@ -66,11 +66,16 @@ def _verify(args: argparse.Namespace) -> int:
     from .kinds import get_kind, verify_candidates
 
     candidates = read_jsonl(Path(args.candidates), "give the candidates file, one {task_id, completion} per line")
-    for lineno, record in enumerate(candidates, 1):
+    for number, record in enumerate(candidates, 1):
+        where = f"{args.candidates}, record {number}"
         if not isinstance(record, dict) or "task_id" not in record or "completion" not in record:
-            raise TaskDataError(
-                f"{args.candidates}: record {lineno} must be an object with 'task_id' and 'completion'."
-            )
+            raise TaskDataError(f"{where} must be an object with 'task_id' and 'completion'.")
+        if not isinstance(record["completion"], str):
+            kind = type(record["completion"]).__name__
+            raise TaskDataError(f"{where}: 'completion' must be a string (the raw model output), not {kind}.")
+        if isinstance(record["task_id"], bool) or not isinstance(record["task_id"], (str, int)):
+            kind = type(record["task_id"]).__name__
+            raise TaskDataError(f"{where}: 'task_id' must be a string or an integer, not {kind}.")
     kind = get_kind(args.kind)
     tasks = kind.load_tasks(args.tasks, TaskParams(task_kind=args.kind, db_dir=args.db_dir))
     pairs = [(str(c["task_id"]), c["completion"]) for c in candidates]

@@ -29,12 +29,14 @@ class Task:
         kind: Name of the task kind in the registry (``"sql"``, ``"python"``, ...).
         question: The natural-language question or problem statement.
         reference: The gold solution (SQL query or program), ``None`` when there is none.
+        source: The file the task was read from (hidden from sandboxed candidates: it holds the references).
     """
 
     task_id: str
     kind: str
     question: str
     reference: str | None = None
+    source: str | None = None
 
     def prompt_fields(self) -> dict[str, str]:
         """Values a prompt template may name, e.g. ``{question}``."""
@@ -86,6 +88,11 @@ class TaskKind(ABC):
         """What a completion is trained as: its extracted program in canonical form, else the raw text."""
         code = self.extract_code(completion)
         return self.format_answer(code) if code is not None else completion.strip()
+
+
+MAX_COMPLETION_CHARS = 100_000
+"""Raw output is cut to this many characters before any text processing: no answer of a code model is this long,
+and one candidate must not hold a verifier for long (extraction is linear; this bounds the constant)."""
 
 
 def check_task_ids(tasks: Mapping[str, object], candidates: Sequence[tuple[str, str]]) -> None:

@@ -10,7 +10,12 @@ candidate process:
   no supplementary groups, ``no_new_privs`` set, so setuid binaries such as ``sudo`` gain nothing);
 * has rlimits on CPU time (timeout + 1 s), address space (``memory_mb``), file size (64 MiB),
   open files (256), core dumps (none) and processes (``RLIMIT_NPROC`` = 64, enforced because
-  the user is not root: a fork bomb stops there);
+  the user is not root: a fork bomb stops there), and shares its worker's cgroup, which bounds
+  the memory of all its processes, memfds and files together to ``memory_mb`` and its processes
+  to 64 (where a cgroup can be made);
+* has an IPC namespace of its own (SysV and POSIX IPC objects die with it), a new session
+  keyring and user keyrings cleared of whatever an earlier candidate of its uid put there, and
+  cannot create user namespaces (a seccomp filter on the zygote);
 * is killed on the wall-clock timeout, and afterwards every process left in its worker's PID
   namespace is killed, so nothing it forked, daemonised or moved to another session outlives it;
 * has no network: an empty network namespace with a down loopback (no internet, no host
@@ -19,26 +24,30 @@ candidate process:
   ``TMPDIR``, on a 256 MiB tmpfs private to the worker, emptied after each candidate); ``/tmp``,
   ``/var/tmp``, ``/dev/shm`` and ``/run/lock`` are not writable, ``/tmp`` is the private tmpfs,
   ``/proc`` shows only its own namespace, and directories other users cannot enter (``/root``,
-  mode 0700) show only the Python installation's directories, bind-mounted read-only;
+  mode 0700) and the hidden ones (the verifier's home, Hugging Face cache and working directory,
+  the task files' folders) show only the Python installation's directories, bind-mounted
+  read-only;
 * gets a minimal allow-listed environment (``PATH``, locale, ``HOME``/``TMPDIR``,
   ``PYTHONHASHSEED=0``, one thread for BLAS): no ``HF_TOKEN``, no ``*_KEY``, nothing inherited;
 * writes stdout and stderr to a pipe the zygote drains, keeping the last 4 KiB (for messages);
 * counts as correct only when the harness, after the last test passed, writes a random nonce
   made for this candidate together with its pid, so ``sys.exit(0)``, ``exit()`` or ``os._exit(0)``
-  before or during the tests is a runtime error.
-The verifier survives what a candidate does (short of a kernel exploit): a zygote that dies or
-stops answering is killed and restarted, and its candidate is reported as a runtime error.
+  before or during the tests is a runtime error; program and tests are compiled before it runs.
+The verifier survives what a candidate does (short of a kernel exploit): a zygote that dies,
+stops answering or sends anything malformed is killed and restarted, and its candidate is reported
+as a runtime error; whatever a candidate writes can only ever decide its own verdict.
 
 WHAT IT DOES NOT PROTECT AGAINST. It is not a virtual machine or a container runtime, and not a
 security boundary against code written to attack it: candidates share the kernel with the host,
-so a kernel exploit escapes; there is no seccomp filter and no cgroup. A candidate can read every
-world-readable file (source trees, data sets, ``/etc``), use the CPU for its timeout and memory
-up to its limits (per process: up to 64 processes of ``memory_mb`` each, plus up to 256 MiB of
-files on the tmpfs, which is RAM), and connect to filesystem unix sockets its user may write
-(``/var/run/docker.sock`` usually is not). Its verdict can be fooled by a program built to
-cheat: it runs in the same interpreter as its tests, so it can monkeypatch them, return objects
-whose ``__eq__`` is always true, or find the nonce in memory. ``multiprocessing`` locks and
-queues fail (``/dev/shm`` is read-only), and writing outside its directory fails (by design).
+so a kernel exploit escapes; the seccomp filter refuses only user namespaces. A candidate can read
+every world-readable file outside the hidden folders (other source trees and data sets, ``/etc``),
+use the CPU for its timeout and memory up to its limits (without a cgroup: up to 64 processes of
+``memory_mb`` each, plus up to 256 MiB of files on the tmpfs, which is RAM), and connect to
+filesystem unix sockets its user may write (``/var/run/docker.sock`` usually is not). Its verdict
+can be fooled by a program built to cheat: it runs in the same interpreter as its tests, so it
+can monkeypatch them, return objects whose ``__eq__`` is always true, or find the nonce in
+memory. ``multiprocessing`` locks and queues fail (``/dev/shm`` is read-only), and writing
+outside its directory fails (by design).
 
 REDUCED MODES. Not root, or namespaces not permitted (e.g. a container without
 ``CAP_SYS_ADMIN``): each missing piece is skipped and `verify_python` warns once, naming what
@@ -81,7 +90,7 @@ if __package__:  # the verifier. A zygote loads this file on its own (see _BOOT)
 
     from ...errors import CodelutraError, TaskDataError
     from ...verdicts import Category, Verdict
-    from ..base import check_task_ids
+    from ..base import MAX_COMPLETION_CHARS, check_task_ids
     from .tasks import PythonTask, check_code, program_for, syntax_problem
 
     class SandboxError(CodelutraError, RuntimeError):
@@ -120,11 +129,19 @@ _PRELOAD = (
 )
 _SETUP_FAILED = 121
 
-# Linux constants (x86_64 and arm64 alike, except the syscall number, which is shared by both since 5.12)
+# Linux constants (x86_64 and arm64 alike, except the syscall numbers in _SYSCALLS)
 _CLONE_NEWNS, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+_CLONE_NEWIPC, _CLONE_NEWUSER = 0x08000000, 0x10000000
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 0x1000, 0x4000, 1 << 18
 _SYS_MOUNT_SETATTR, _AT_FDCWD, _AT_RECURSIVE, _MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1
-_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 1, 38, 22, 2
+_KEYCTL_JOIN_SESSION_KEYRING, _KEYCTL_CLEAR, _KEY_SPEC_USER_KEYRING, _KEY_SPEC_USER_SESSION_KEYRING = 1, 7, -4, -5
+# per architecture: the seccomp audit arch, and the numbers of unshare, clone, clone3, keyctl
+_SYSCALLS = {
+    "x86_64": {"arch": 0xC000003E, "unshare": 272, "clone": 56, "clone3": 435, "keyctl": 250},
+    "aarch64": {"arch": 0xC00000B7, "unshare": 97, "clone": 220, "clone3": 435, "keyctl": 219},
+}.get(os.uname().machine)
+_CGROUP_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids")  # cgroup v2, else v1 hierarchies
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +182,7 @@ def verify_python(
     jobs: list[tuple[int, str, str]] = []
     for index, (tid, completion) in enumerate(candidates):
         task = tasks[tid]
-        program = program_for(task, completion)
+        program = program_for(task, completion[:MAX_COMPLETION_CHARS])
         if program is None:
             verdicts[index] = Verdict(Category.SYNTAX_ERROR, "no code found in the completion")
             continue
@@ -181,7 +198,7 @@ def verify_python(
     with tqdm(total=len(candidates), disable=not progress, desc="verify python", unit="prog") as bar:
         bar.update(len(candidates) - len(jobs))
         if jobs:
-            limits = _Limits(timeout_s=float(timeout_s), memory_mb=int(memory_mb))
+            limits = _Limits(float(timeout_s), int(memory_mb), _hidden_folders(tasks[tid] for tid, _ in candidates))
             n_workers = max(1, min(workers or _available_cores(), len(jobs)))
             for index, verdict in _run_pool(jobs, limits, n_workers):
                 verdicts[index] = verdict
@@ -192,7 +209,8 @@ def verify_python(
 def isolation_report() -> dict[str, bool]:
     """Which protections are on for this process here (starts one zygote): a reduced mode has some False.
 
-    Keys: ``separate user``, ``network namespace``, ``mount namespace``, ``read-only filesystem``, ``pid namespace``.
+    Keys: ``separate user``, ``network namespace``, ``mount namespace``, ``read-only filesystem``, ``pid namespace``,
+    ``ipc namespace``, ``fresh keyrings``, ``memory cgroup``, ``hidden folders``, ``no user namespaces``.
     """
     worker = _Worker(0, _Limits(timeout_s=1.0, memory_mb=256))
     try:
@@ -203,9 +221,19 @@ def isolation_report() -> dict[str, bool]:
         worker.close()
 
 
+def _hidden_folders(tasks) -> tuple[str, ...]:
+    """What candidates must not read: the verifier's home and Hugging Face cache, its working directory (the
+    project, its runs and data) and the folders of the task files (they hold the reference solutions)."""
+    home = os.path.expanduser("~")
+    folders = {home, os.environ.get("HF_HOME") or os.path.join(home, ".cache", "huggingface"), os.getcwd()}
+    folders |= {os.path.dirname(os.path.abspath(task.source)) for task in tasks if task.source}
+    return tuple(sorted(folders))
+
+
 class _Limits(NamedTuple):
     timeout_s: float
     memory_mb: int
+    hidden: tuple[str, ...] = ()  # folders the candidates must not see (home, caches, task files)
 
 
 def _available_cores() -> int:
@@ -325,6 +353,7 @@ class _Worker:
         self.proc: subprocess.Popen | None = None
         self.features: dict[str, bool] | None = None
         self.workroot: str | None = None
+        self.cgroups: list[str] = []
         self._buffer = b""
 
     def run(self, program: str, tests: str) -> Verdict:
@@ -348,18 +377,33 @@ class _Worker:
                 "the sandbox worker stopped responding while running this program "
                 "(did it stop its parent process?); the worker was restarted",
             )
-        reply = json.loads(line)
-        if "error" in reply:
-            raise SandboxError(f"The Python sandbox failed to set up a program: {reply['error']}")
-        return Verdict(Category(reply["category"]), reply["message"])
+        try:
+            reply = json.loads(line)
+            if "setup" in reply:  # the host, not the candidate: nothing of the candidate had run yet
+                raise SandboxError(f"The Python sandbox failed to set up a program: {reply['setup']}")
+            verdict = Verdict(Category(reply["category"]), str(reply["message"]))
+            if reply.get("restart"):
+                self.close(graceful=False)
+            return verdict
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            self.close(graceful=False)
+            return Verdict(
+                Category.RUNTIME_ERROR,
+                f"the sandbox worker sent a malformed reply ({line[:80]!r}); the worker was restarted",
+            )
 
     def _start(self) -> None:
+        full = _ISOLATE and os.geteuid() == 0
+        if full and not self.cgroups:
+            self.cgroups = _make_cgroups(f"codelutra-{os.getpid()}-{self.index}", self.limits.memory_mb, _NPROC)
         config = {
             "uid": _sandbox_uid(self.index),
             "isolate": _ISOLATE,
             "timeout_s": self.limits.timeout_s,
             "memory_mb": self.limits.memory_mb,
             "path": _candidate_path(),
+            "cgroups": self.cgroups,
+            "hidden": self.limits.hidden,
         }
         last = ""
         for _ in range(_START_ATTEMPTS):
@@ -408,9 +452,13 @@ class _Worker:
         return line
 
     def close(self, graceful: bool = True) -> None:
-        """Stop the zygote: by EOF on its stdin when ``graceful`` (it is idle), else (or if that fails) by SIGKILL."""
+        """Stop the zygote: by EOF on its stdin when ``graceful`` (it is idle), else (or if that fails) by SIGKILL;
+        remove its cgroups once the worker is done (``graceful``)."""
         proc, self.proc = self.proc, None
         if proc is None:
+            if graceful:
+                _remove_cgroups(self.cgroups)
+                self.cgroups = []
             return
         for stream in (proc.stdin, proc.stdout):
             try:
@@ -432,6 +480,9 @@ class _Worker:
             proc.wait()
         if self.workroot:
             _remove_tree(self.workroot)
+        if graceful:
+            _remove_cgroups(self.cgroups)
+            self.cgroups = []
 
 
 def _sandbox_uid(worker: int) -> int:
@@ -439,6 +490,76 @@ def _sandbox_uid(worker: int) -> int:
     concurrent verifiers rarely share one (RLIMIT_NPROC counts per uid)."""
     slots = (_UID_END - _UID_BASE) // 64
     return _UID_BASE + (os.getpid() % slots) * 64 + worker % 64
+
+
+def _make_cgroups(name: str, memory_mb: int, nproc: int) -> list[str]:
+    """Create cgroup ``name`` that bounds the memory (every process, memfd, files on the tmpfs) and the processes of
+    the candidates put in it; return its folders. cgroup v2 where its memory controller can be enabled, else the v1
+    memory and pids hierarchies; [] where neither can be written (the rlimits still apply)."""
+    own = _own_cgroups()
+    v2 = _CGROUP_ROOTS[0] + own.get("", "/")
+    try:
+        with open(os.path.join(v2, "cgroup.subtree_control"), "r+") as control:
+            enabled = control.read().split()
+            if "memory" not in enabled or "pids" not in enabled:
+                control.write("+memory +pids")
+        folder = os.path.join(v2, name)
+        _write_limits(folder, {"memory.max": memory_mb << 20, "memory.swap.max": 0, "pids.max": nproc})
+        return [folder]
+    except OSError:
+        pass
+    made: list[str] = []
+    try:
+        for root, controller, limits in (
+            (
+                _CGROUP_ROOTS[1],
+                "memory",
+                {"memory.limit_in_bytes": memory_mb << 20, "memory.memsw.limit_in_bytes": memory_mb << 20},
+            ),
+            (_CGROUP_ROOTS[2], "pids", {"pids.max": nproc}),
+        ):
+            folder = os.path.join(root + own.get(controller, "/"), name)
+            made.append(folder)
+            _write_limits(folder, limits)
+    except OSError:
+        _remove_cgroups(made)
+        return []
+    return made
+
+
+def _own_cgroups() -> dict[str, str]:
+    """This process's cgroup path per v1 controller ("" for v2), from /proc/self/cgroup."""
+    found: dict[str, str] = {}
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                for controller in controllers.split(",") if controllers else [""]:
+                    found[controller] = path
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def _write_limits(folder: str, limits: dict[str, int]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for file, value in limits.items():
+        path = os.path.join(folder, file)
+        if os.path.exists(path) or not file.startswith(("memory.swap", "memory.memsw")):  # no swap accounting: skip
+            with open(path, "w") as f:
+                f.write(str(value))
+
+
+def _remove_cgroups(folders: list[str]) -> None:
+    for folder in folders:
+        for _ in range(100):  # the last processes may still be exiting
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -485,6 +606,8 @@ def _zygote_main(arg: str) -> None:
     site.setcopyright()
     site.sethelper()
     proto_in, proto_out = os.dup(0), os.dup(1)
+    # opened before any namespace: writing "0" to them moves a candidate into the worker's cgroups
+    cgroup_fds = [os.open(os.path.join(folder, "cgroup.procs"), os.O_WRONLY) for folder in config["cgroups"]]
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # nothing but the protocol reaches the verifier's pipe
@@ -495,8 +618,8 @@ def _zygote_main(arg: str) -> None:
         except ImportError:  # pragma: no cover
             pass
     sys.path[:] = ["", *config["path"]]  # "": the candidate's directory, as for `python candidate.py`
-    features, workroot = _isolate(config, keep=(proto_in, proto_out))
-    zygote = _Zygote(config, features, workroot)
+    features, workroot = _isolate(config, keep=(proto_in, proto_out, *cgroup_fds))
+    zygote = _Zygote(config, features, workroot, cgroup_fds)
     _write_all(proto_out, (json.dumps({"features": features, "workroot": workroot}) + "\n").encode())
     reader = os.fdopen(proto_in, "rb", buffering=1 << 16)
     gc.freeze()  # a child's garbage collections do not touch (and copy) the zygote's objects
@@ -506,15 +629,34 @@ def _zygote_main(arg: str) -> None:
                 continue
             try:
                 reply = zygote.run(json.loads(line))
-            except Exception as exc:  # a bug or a broken host: the verifier raises SandboxError
-                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            except Exception as exc:  # this candidate's runtime_error; the zygote ends and the verifier starts another
+                reply = _reply("runtime_error", f"the sandbox worker failed ({type(exc).__name__}: {exc}); restarted")
+                _write_all(proto_out, (json.dumps(reply | {"restart": True}) + "\n").encode())
+                return
             _write_all(proto_out, (json.dumps(reply) + "\n").encode())
     finally:
         if not features["mount namespace"]:
             _remove_tree(workroot)
 
 
-def _isolate(config: dict, keep: tuple[int, int]) -> tuple[dict[str, bool], str]:
+def _isolate(config: dict, keep: tuple[int, ...]) -> tuple[dict[str, bool], str]:
+    """Enter the namespaces, forbid user namespaces, and say what is on (`isolation_report`); return the work root."""
+    features, workroot = _enter_namespaces(config, keep)
+    features["ipc namespace"] = False
+    if features["separate user"]:
+        try:  # a probe: each candidate then gets a fresh one of its own
+            _call("unshare", _CLONE_NEWIPC)
+            features["ipc namespace"] = True
+        except OSError:
+            pass
+    features["fresh keyrings"] = features["separate user"] and _SYSCALLS is not None
+    features["memory cgroup"] = bool(config["cgroups"])
+    features["hidden folders"] = features["mount namespace"]
+    features["no user namespaces"] = _forbid_user_namespaces()
+    return features, workroot
+
+
+def _enter_namespaces(config: dict, keep: tuple[int, ...]) -> tuple[dict[str, bool], str]:
     """Enter network, mount and PID namespaces as far as permitted; return what is on and the work root.
 
     With a PID namespace this forks: the caller continues as PID 1 of the new namespace, and the
@@ -540,7 +682,7 @@ def _isolate(config: dict, keep: tuple[int, int]) -> tuple[dict[str, bool], str]
     try:
         _call("unshare", _CLONE_NEWNS)
         _call("mount", None, b"/", None, _MS_REC | _MS_PRIVATE, None)  # nothing propagates back to the host
-        _expose(needed)
+        _cover(needed, config["hidden"])
         features["read-only filesystem"] = _make_readonly()
         _call(
             "mount",
@@ -601,19 +743,65 @@ def _blocked_ancestors(paths: list[str]) -> dict[str, list[str]]:
     return blocked
 
 
-def _expose(paths: list[str]) -> None:
-    """Let the candidate user reach ``paths`` under directories it cannot traverse (a Python under /root):
-    cover each such directory with an empty tmpfs holding bind mounts of just those paths."""
-    for ancestor, below in _blocked_ancestors(paths).items():
-        fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in below}  # reachable once covered
+def _cover(needed: list[str], hidden: list[str]) -> None:
+    """Cover each directory the candidate user cannot traverse (a Python under /root) and each hidden one (the
+    verifier's home and caches, the task files) with an empty tmpfs holding bind mounts of just the ``needed`` paths
+    below it, so the interpreter still runs and nothing else there can be read."""
+    covers = _blocked_ancestors(needed)
+    for folder in (os.path.realpath(h) for h in hidden):
+        system = any(s == folder or s.startswith(folder.rstrip("/") + "/") for s in _SYSTEM)
+        if os.path.isdir(folder) and not system and folder not in needed:
+            covers.setdefault(folder, [p for p in needed if p.startswith(folder + "/")])
+    done: list[str] = []
+    for folder in sorted(covers, key=len):  # outer ones first
+        inside = any(folder.startswith(d + "/") for d in done)
+        if inside and not any(folder.startswith(p + "/") for p in needed):
+            continue  # already covered: nothing of it is visible
+        fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in covers[folder]}  # reachable once covered
         try:
-            _call("mount", b"tmpfs", ancestor.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755")
+            _call("mount", b"tmpfs", folder.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755")
             for path, fd in fds.items():
                 os.makedirs(path, mode=0o755, exist_ok=True)
                 _call("mount", f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None)
         finally:
             for fd in fds.values():
                 os.close(fd)
+        done.append(folder)
+
+
+_SYSTEM = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/var", "/proc", "/sys", "/dev", "/run")
+"""Folders never hidden, nor any folder above them (the candidate needs the system's libraries)."""
+
+
+def _forbid_user_namespaces() -> bool:
+    """A seccomp filter on this process and all it forks: creating a user namespace (``unshare`` or ``clone`` with
+    CLONE_NEWUSER) fails with EPERM, ``clone3`` (whose flags a filter cannot read) with ENOSYS so that the C library
+    falls back to ``clone``, and syscalls of another ABI (x32, 32-bit) with ENOSYS. False where it cannot be set."""
+    if _SYSCALLS is None:
+        return False
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, enosys, eperm = 0x7FFF0000, 0x00050000 | 38, 0x00050000 | 1
+    program = [
+        (ld, 0, 0, 4), (jeq, 1, 0, _SYSCALLS["arch"]), (ret, 0, 0, enosys),  # arch
+        (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, enosys),  # nr; x32 numbers
+        (jeq, 0, 1, _SYSCALLS["clone3"]), (ret, 0, 0, enosys),
+        (jeq, 2, 0, _SYSCALLS["unshare"]), (jeq, 1, 0, _SYSCALLS["clone"]), (ret, 0, 0, allow),
+        (ld, 0, 0, 16), (jset, 0, 1, _CLONE_NEWUSER), (ret, 0, 0, eperm), (ret, 0, 0, allow),  # flags
+    ]  # fmt: skip
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(program))(*(Filter(*ins) for ins in program))
+    try:
+        _call("prctl", _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        _call("prctl", _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(Program(len(program), filters)), 0, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _make_readonly() -> bool:
@@ -631,11 +819,14 @@ def _make_readonly() -> bool:
 
 
 class _Zygote:
-    def __init__(self, config: dict, features: dict[str, bool], workroot: str) -> None:
+    def __init__(self, config: dict, features: dict[str, bool], workroot: str, cgroup_fds: list[int]) -> None:
         self.timeout_s = float(config["timeout_s"])
         self.memory_mb = int(config["memory_mb"])
         self.uid = config["uid"] if features["separate user"] else None
         self.pidns = features["pid namespace"]
+        self.ipc = features["ipc namespace"]
+        self.keyrings = features["fresh keyrings"]
+        self.cgroup_fds = cgroup_fds
         # Every candidate gets a fresh directory at the same path, so the environment (HOME, TMPDIR) is set once here.
         self.workdir = os.path.join(workroot, "work")
         os.environ.clear()
@@ -646,6 +837,7 @@ class _Zygote:
 
     def run(self, request: dict) -> dict:
         nonce = secrets.token_hex(16)
+        request = {**request, "nonce": nonce}
         workdir = self.workdir
         _remove_tree(workdir)  # normally gone already; a failed removal must not stop the next candidate
         os.mkdir(workdir, 0o700)
@@ -653,20 +845,28 @@ class _Zygote:
             os.chown(workdir, self.uid, self.uid)
         out_r, out_w = os.pipe()
         res_r, res_w = os.pipe()
+        setup_r, setup_w = os.pipe()  # closed before the candidate's code runs: only the setup can report on it
         try:
             pid = os.fork()
             if pid == 0:
-                self._child(request, nonce, workdir, out_w, res_w)  # never returns
-            os.close(out_w)
-            os.close(res_w)
-            out_w = res_w = -1
+                self._child(request, workdir, out_w, res_w, setup_w)  # never returns
+            for fd in (out_w, res_w, setup_w):
+                os.close(fd)
+            out_w = res_w = setup_w = -1
             status, timed_out, output, result = self._watch(pid, out_r, res_r)
+            os.set_blocking(setup_r, False)
+            try:
+                setup_error = os.read(setup_r, 4096).decode("utf-8", "replace")
+            except BlockingIOError:
+                setup_error = ""
         finally:
-            for fd in (out_r, out_w, res_r, res_w):
+            for fd in (out_r, out_w, res_r, res_w, setup_r, setup_w):
                 if fd >= 0:
                     os.close(fd)
             _remove_tree(workdir)
-        return _classify(status, timed_out, output, result, f"{nonce} {pid}", nonce, self.timeout_s)
+        if setup_error:
+            return {"setup": setup_error}
+        return _classify(status, timed_out, output, result, f"{nonce} {pid}", self.timeout_s)
 
     def _watch(self, pid: int, out_r: int, res_r: int) -> tuple[int, bool, bytes, bytes]:
         """Collect output until the program exits or times out; then kill whatever it left."""
@@ -734,29 +934,42 @@ class _Zygote:
                 break
             time.sleep(0.01)
 
-    def _child(self, request: dict, nonce: str, workdir: str, out_w: int, res_w: int) -> None:
-        report = res_w
+    def _child(self, request: dict, workdir: str, out_w: int, res_w: int, setup_w: int) -> None:
+        report = setup_w
         try:
             os.setsid()
-            # stdin /dev/null, stdout and stderr the output pipe, fd 3 the result pipe, nothing else open
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (os.open(os.devnull, os.O_RDWR), out_w, res_w)]
+            for fd in self.cgroup_fds:  # into the worker's cgroups: memory and processes counted together
+                os.write(fd, b"0")
+            if self.ipc:  # SysV and POSIX IPC objects of its own, gone when its last process ends
+                _call("unshare", _CLONE_NEWIPC)
+            # stdin /dev/null, stdout and stderr the output pipe, fd 3 the result pipe, nothing else open but the
+            # setup report, closed before the program runs
+            opened = (os.open(os.devnull, os.O_RDWR), out_w, res_w, setup_w)
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in opened]
             for target, fd in zip((0, 1, 2, 3), (high[0], high[1], high[1], high[2])):
                 os.dup2(fd, target)
-            report = 3
-            os.closerange(4, 1 << 20)
+            report = high[3]
+            os.closerange(4, report)
+            os.closerange(report + 1, 1 << 20)
             os.chdir(workdir)
             apply_rlimits(self.timeout_s, self.memory_mb, self.nproc)
             if self.uid is not None:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            if self.keyrings:  # a new session keyring, and nothing left in the user's keyrings by an earlier one
+                for op, keyring in ((_KEYCTL_JOIN_SESSION_KEYRING, 0), (_KEYCTL_CLEAR, _KEY_SPEC_USER_KEYRING),
+                                    (_KEYCTL_CLEAR, _KEY_SPEC_USER_SESSION_KEYRING)):  # fmt: skip
+                    if _libc.syscall(ctypes.c_long(_SYSCALLS["keyctl"]), ctypes.c_long(op), ctypes.c_long(keyring)) < 0:
+                        raise OSError(ctypes.get_errno(), f"keyctl {op}: {os.strerror(ctypes.get_errno())}")
             _call("prctl", _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            os.close(report)
         except BaseException as exc:
             try:
-                os.write(report, json.dumps({"setup": nonce, "error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+                os.write(report, f"{type(exc).__name__}: {exc}".encode())
             finally:
                 os._exit(_SETUP_FAILED)
-        _harness(request["program"], request["tests"], nonce)
+        _harness(request["program"], request["tests"], request["nonce"])
 
 
 def apply_rlimits(timeout_s: float, memory_mb: int, nproc: int = _NPROC) -> None:
@@ -780,20 +993,26 @@ def _harness(program: str, tests: str, nonce: str) -> None:
     import types
 
     write, getpid, exit_now, dumps = os.write, os.getpid, os._exit, json.dumps  # the program may monkeypatch os / json
+    run = exec  # nor may it replace exec or compile for its tests: both are compiled before it runs
     module = types.ModuleType("__candidate__")  # not "__main__": `if __name__ == "__main__":` blocks are skipped
     sys.modules["__candidate__"] = module
     sys.argv = ["candidate.py"]
     namespace = module.__dict__
     result: tuple[str, str] | None = None
     try:
-        exec(compile(program, "<candidate>", "exec"), namespace)
+        code, test_code = compile(program, "<candidate>", "exec"), compile(tests, "<tests>", "exec")
+    except BaseException as exc:  # checked by the verifier already; a MemoryError here is the program's
+        write(3, (dumps({"category": "runtime_error", "message": f"cannot compile: {exc!r}"[:400]}) + "\n").encode())
+        exit_now(0)
+    try:
+        run(code, namespace)
     except SystemExit as exc:
         result = ("runtime_error", f"the program exited (SystemExit: {exc.code!r}) before the tests ran")
     except BaseException as exc:
         result = ("runtime_error", _describe(exc, traceback, namespace))
     if result is None:
         try:
-            exec(compile(tests, "<tests>", "exec"), namespace)
+            run(test_code, namespace)
         except SystemExit as exc:
             result = ("runtime_error", f"the program exited (SystemExit: {exc.code!r}) during the tests")
         except AssertionError as exc:
@@ -829,28 +1048,19 @@ def _describe(exc: BaseException, traceback, namespace: dict, tests: str | None 
     return text[:_MESSAGE_CHARS]
 
 
-def _classify(
-    status: int, timed_out: bool, output: bytes, result: bytes, success: str, nonce: str, timeout_s: float
-) -> dict:
-    """The zygote's reply: a category (a `Category` value) and message, or a setup error."""
+def _classify(status: int, timed_out: bool, output: bytes, result: bytes, success: str, timeout_s: float) -> dict:
+    """The zygote's reply: a category (a `Category` value) and message, whatever the candidate wrote."""
     if timed_out:
         return _reply("timeout", f"timed out after {timeout_s:g} s")
     lines = result.decode("utf-8", "replace").splitlines()
     last = lines[-1] if lines else ""
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _SETUP_FAILED:
-        try:
-            report = json.loads(last)
-        except ValueError:
-            report = {}
-        if report.get("setup") == nonce:
-            return {"error": report.get("error", "unknown")}
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and last == success:
         return _reply("correct", "")
-    try:
+    try:  # the harness's report, or anything the program wrote to fd 3: it can only ever fail itself
         report = json.loads(last)
-        if report.get("category") in ("wrong_answer", "runtime_error"):
+        if isinstance(report, dict) and report.get("category") in ("wrong_answer", "runtime_error"):
             return _reply(report["category"], str(report.get("message", "")))
-    except (ValueError, AttributeError):
+    except Exception:  # not JSON, too deep (RecursionError), ...
         pass
     said = output.decode("utf-8", "replace").strip().splitlines()
     said_last = f": {said[-1].strip()}" if said else ""

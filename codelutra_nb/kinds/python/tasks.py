@@ -162,18 +162,32 @@ def _compiles(code: str) -> bool:
 _CODE_START = re.compile(r"^(?:(?:def|class|import|from|async\s+def)\b|@)", re.MULTILINE)
 
 
+_MAX_CUTS = 32
+
+
 def _strip_prose(text: str) -> str:
-    """The longest compiling run of lines from the first line that starts like code; ``text`` if none compiles."""
+    """From the first line that starts like code, the lines before the parser's first error, cut again at the
+    next error at most `_MAX_CUTS` times (each try is one linear compile); ``text`` if none compiles."""
     match = _CODE_START.search(text)
     if match is None:
         return text
     lines = text[match.start() :].split("\n")
-    for end in range(len(lines), 0, -1):
-        if lines[end - 1].strip() == "":
-            continue
-        block = "\n".join(lines[:end])
-        if _compiles(block):
+    for _ in range(_MAX_CUTS):
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if not lines:
+            break
+        block = "\n".join(lines)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                compile(block, "<candidate>", "exec")
             return block
+        except SyntaxError as exc:
+            error_line = exc.lineno if exc.lineno and exc.lineno <= len(lines) else len(lines)
+            lines = lines[: error_line - 1]
+        except Exception:  # ValueError (NUL byte), RecursionError / MemoryError on absurd nesting
+            break
     return text
 
 
@@ -245,6 +259,7 @@ def _mbpp(r: dict, path: Path, index: int) -> PythonTask:
         raise TaskDataError(f"{path}, record {index}: 'test_list' must be a list of assert strings.")
     setup = "\n".join(part for part in ("\n".join(r.get("test_imports") or []), r.get("test_setup_code") or "") if part)
     return PythonTask(
+        source=str(path),
         task_id=_task_id(r.get("task_id"), path, index),
         layout="mbpp",
         question=r.get("text") or r["prompt"],
@@ -256,6 +271,7 @@ def _mbpp(r: dict, path: Path, index: int) -> PythonTask:
 
 def _humaneval(r: dict, path: Path, index: int) -> PythonTask:
     return PythonTask(
+        source=str(path),
         task_id=_task_id(r.get("task_id"), path, index),
         layout="humaneval",
         question=r["prompt"],
@@ -270,6 +286,7 @@ def _ds1000(r: dict, path: Path, index: int) -> PythonTask:
     meta = r["metadata"] if isinstance(r["metadata"], dict) else {}
     task_id = r.get("task_id", meta.get("problem_id"))
     return PythonTask(
+        source=str(path),
         task_id=_task_id(task_id, path, index),
         layout="ds1000",
         question=r["prompt"],

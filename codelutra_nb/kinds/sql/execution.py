@@ -17,16 +17,20 @@ Every query runs on a fresh connection with the guards below; the tests in
   loading stays disabled. The database file is byte-identical afterwards.
 * **One statement.** Text with more than one statement is a ``syntax_error``
   and nothing of it runs; one trailing ``;`` is fine.
-* **Bounded time.** A progress handler, called every few thousand virtual
-  machine steps, interrupts the query once ``timeout_s`` has passed
-  (``timeout``). A single long step (the final merge of a huge sort, one
-  ``LIKE`` on a 1 MB string) can overrun the limit by the length of that step.
+* **Bounded time.** A progress handler, called every 200 virtual machine
+  steps, interrupts the query once ``timeout_s`` has passed (``timeout``).
+  A single step cannot be interrupted; the longest ones are bounded: a
+  ``LIKE`` / ``GLOB`` pattern may have at most 200 characters
+  (``SQLITE_LIMIT_LIKE_PATTERN_LENGTH``), so one ``LIKE`` over a 1 MB string
+  takes well under a second. The final merge of a huge sort can still overrun
+  the limit by the length of that step.
 * **Bounded result and values.** At most ``max_rows`` rows are fetched (more:
-  ``runtime_error`` "more than N rows"), the fetched result may not exceed
-  about ``max_bytes`` (64 MiB) in Python, checked every 64 rows, and no
-  string or blob may exceed 1 MB (``SQLITE_LIMIT_LENGTH``, which stops
+  ``runtime_error`` "more than N rows"), one at a time, and the fetched result
+  may not exceed about ``max_bytes`` (64 MiB) in Python, checked after each
+  row; no string or blob may exceed 1 MB (``SQLITE_LIMIT_LENGTH``, which stops
   ``zeroblob(1e9)``; a ``group_concat`` bomb stops growing there and runs into
-  the time limit).
+  the time limit) and no result may have more than 100 columns
+  (``SQLITE_LIMIT_COLUMN``), so one row holds at most 100 MB.
 
 What it is not
 --------------
@@ -39,15 +43,14 @@ full (``temp_store=FILE``), so their memory stays small (measured: peak RSS
 under 40 MB for each such bomb run to the 5 s limit) and the time limit stops
 them. The price is disk: those temporary files grow until the time limit
 (measured: about 80 MB in 5 s for integers, about 1 GB for 1 kB random blobs)
-and are deleted when the connection closes. One result row is not bounded
-below SQLite's 2000 columns x 1 MB. Not a defence against bugs in SQLite
-itself. The database file and its schema are trusted.
+and are deleted when the connection closes. One result row may reach 100
+columns x 1 MB before the byte cap sees it. Not a defence against bugs in
+SQLite itself. The database file and its schema are trusted.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 from collections import Counter
@@ -59,8 +62,8 @@ from typing import TYPE_CHECKING
 
 from ...errors import TaskDataError
 from ...verdicts import Category, Verdict
-from ..base import check_task_ids
-from .extraction import extract_sql
+from ..base import MAX_COMPLETION_CHARS, check_task_ids
+from .extraction import extract_sql, tokens
 
 if TYPE_CHECKING:
     from .tasks import SQLTask
@@ -68,7 +71,14 @@ if TYPE_CHECKING:
 MAX_VALUE_BYTES = 1_000_000
 """Longest string or blob a query may build or read (SQLITE_LIMIT_LENGTH)."""
 
-PROGRESS_STEPS = 2_000
+MAX_COLUMNS = 100
+"""Most columns in a result (SQLITE_LIMIT_COLUMN): with `MAX_VALUE_BYTES`, a bound on one row."""
+
+MAX_LIKE_PATTERN = 200
+"""Longest LIKE / GLOB pattern (SQLITE_LIMIT_LIKE_PATTERN_LENGTH): one LIKE step costs at most about
+pattern x string length, so a single virtual machine step cannot run long past the time limit."""
+
+PROGRESS_STEPS = 200
 """Virtual machine steps between two checks of the time limit."""
 
 MAX_PERMUTATIONS = 720
@@ -77,24 +87,11 @@ MAX_PERMUTATIONS = 720
 MAX_PERMUTED_COLUMNS = 64
 """Wider results are compared in their given column order only."""
 
-_FETCH_BATCH = 64
 _ALLOWED_PRAGMAS = frozenset(
     {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
 )
 _DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
 _SYNTAX_MARKERS = ("syntax error", "incomplete input", "unrecognized token", "one statement at a time")
-
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
-  | (?P<string>'(?:[^']|'')*(?:'|\Z))
-  | (?P<quoted>"(?:[^"]|"")*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))
-  | (?P<word>\w+)
-  | (?P<punct>.)
-""",
-    re.VERBOSE | re.DOTALL,
-)
 
 
 @dataclass(frozen=True)
@@ -168,16 +165,14 @@ def run_query(
             cursor = conn.execute(sql)
             if cursor.description is None:
                 return failed(Category.RUNTIME_ERROR, "the statement returns no rows; give a SELECT query")
-            ncols = len(cursor.description)
+            row_overhead = 32 * len(cursor.description)
             rows: list[tuple] = []
             size = 0
-            while batch := cursor.fetchmany(_FETCH_BATCH):
-                rows.extend(batch)
+            while (row := cursor.fetchone()) is not None:  # one at a time: the byte cap holds within a row or two
+                rows.append(row)
                 if len(rows) > max_rows:
                     return failed(Category.RUNTIME_ERROR, f"result has more than {max_rows} rows")
-                size += 32 * ncols * len(batch) + sum(
-                    len(v) for row in batch for v in row if isinstance(v, (str, bytes))
-                )
+                size += row_overhead + sum(len(v) for v in row if isinstance(v, (str, bytes)))
                 if size > max_bytes:
                     return failed(Category.RUNTIME_ERROR, f"result is larger than {max_bytes // 2**20} MiB")
                 if time.monotonic() > deadline:
@@ -207,6 +202,8 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA temp_store=FILE")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN)
         conn.set_authorizer(_authorize)
     except BaseException:
         conn.close()
@@ -229,17 +226,10 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | N
     return sqlite3.SQLITE_DENY
 
 
-def _tokens(sql: str) -> Iterator[tuple[str, str]]:
-    """``(kind, text)`` of each token, without spaces and comments; kinds: string, quoted, word, punct."""
-    for match in _TOKEN.finditer(sql):
-        if match.lastgroup not in ("space", "comment"):
-            yield match.lastgroup, match.group()
-
-
 def split_statements(sql: str) -> list[list[tuple[str, str]]]:
     """The tokens of each non-empty statement in ``sql``, split at ``;`` outside strings and comments."""
     statements: list[list[tuple[str, str]]] = [[]]
-    for kind, text in _tokens(sql):
+    for kind, text in tokens(sql):
         if kind == "punct" and text == ";":
             statements.append([])
         else:
@@ -251,7 +241,7 @@ def has_top_level_order_by(sql: str) -> bool:
     """True when ``sql`` sorts its final result: ``ORDER BY`` outside any parentheses."""
     depth = 0
     previous = ""
-    for kind, text in _tokens(sql):
+    for kind, text in tokens(sql):
         if kind == "punct":
             depth += (text == "(") - (text == ")")
         elif kind == "word" and depth == 0:
@@ -373,7 +363,7 @@ def verify_sql(
     verdicts: list[Verdict | None] = [None] * len(candidates)
     jobs: dict[tuple[str, str], list[int]] = {}
     for index, (task_id, completion) in enumerate(candidates):
-        sql = extract_sql(completion)
+        sql = extract_sql(completion[:MAX_COMPLETION_CHARS])
         if sql is None:
             verdicts[index] = Verdict(Category.SYNTAX_ERROR, "no SQL found in the output")
         else:
