@@ -44,7 +44,7 @@ def rate(settings: dict, data: Dataset) -> float:
         train_adapter(
             cfg.model,
             cfg.training,
-            get_method(cfg.run.method),
+            get_method(cfg.run.method).trainer(cfg),
             data,
             Path(tmp) / "adapter",
             None,

@@ -29,6 +29,31 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--workers", type=int, default=None, help="Parallel workers (default: one per core).")
     verify.set_defaults(func=_verify)
 
+    evaluate = commands.add_parser(
+        "evaluate", help="Execution accuracy / pass@1 of any base model or adapter on a task set, without a run."
+    )
+    evaluate.add_argument("--model", required=True, help="Base model: Hub id, local folder, or embedded:<name>.")
+    evaluate.add_argument(
+        "--adapter", help="PEFT adapter: a local folder or a Hub model repo, namespace/name[@revision]."
+    )
+    evaluate.add_argument("--kind", choices=sorted(KINDS), required=True)
+    evaluate.add_argument(
+        "--tasks", required=True, help="Held-out tasks: a bundled set (demo-sql/eval) or a task file."
+    )
+    evaluate.add_argument(
+        "--db-dir", help="SQL: folder holding <db_id>/<db_id>.sqlite (default: <tasks dir>/database)."
+    )
+    evaluate.add_argument("--out", required=True, help="Folder written with metrics.json and eval.jsonl.")
+    evaluate.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Any other parameter, e.g. --set eval_limit=50 --set eval_greedy=true (repeatable).",
+    )
+    evaluate.set_defaults(func=_evaluate)
+
     for name, help_text in (
         ("run", "Run stages of one iteration."),
         ("iterate", "Run a whole iteration (all stages)."),
@@ -93,6 +118,22 @@ def _verify(args: argparse.Namespace) -> int:
     )
     n_correct = sum(v.correct for v in verdicts)
     print(f"{len(verdicts)} candidates verified, {n_correct} correct; wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .config import parse_assignments
+    from .evaluation import evaluate_model
+
+    params = parse_assignments(args.assignments)
+    flags = {"base_model": args.model, "task_kind": args.kind, "eval_tasks": args.tasks, "db_dir": args.db_dir}
+    params.update({name: value for name, value in flags.items() if value is not None})
+    e = evaluate_model(args.out, adapter=args.adapter, **params)["eval"]
+    print(
+        f"accuracy {e['accuracy']:.1%} ({e['categories']['correct']}/{e['n']}), executable {e['executable_rate']:.1%};"
+        f" wrote {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -122,8 +122,14 @@ class TaskParams(Section):
     task_kind: str = param(
         "sql", "Kind of the tasks: how they are loaded, prompted, extracted and verified.", choices=_kinds
     )
-    train_tasks: str = param("demo-sql/train", "Training questions: a bundled set (demo-sql/train) or a task file.")
-    eval_tasks: str = param("demo-sql/eval", "Held-out questions: a bundled set (demo-sql/eval) or a task file.")
+    train_tasks: str = param(
+        "demo-sql/train",
+        "Training questions: a bundled set (demo-sql/train, mbpp), a task file, or hub:DATASET[:CONFIG]:SPLIT.",
+    )
+    eval_tasks: str = param(
+        "demo-sql/eval",
+        "Held-out questions: a bundled set (demo-sql/eval, mbpp), a task file, or hub:DATASET[:CONFIG]:SPLIT.",
+    )
     db_dir: str | None = param(
         None,
         "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database folder); null: "
@@ -172,6 +178,12 @@ class PairingParams(Section):
     no_correct: Literal["skip", "gold"] = param(
         "gold", "Questions with no correct sample: skip them, or use the gold solution as the chosen answer."
     )
+    negatives: Literal["runnable", "all"] = param(
+        "runnable", "plum: failed samples that become undesirable rows: those that run (no syntax error), or all."
+    )
+    test_generator: str | None = param(
+        None, "plum / dstc: the model that writes tests (and plum's reference solution); null: the policy M(t-1)."
+    )
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,10 @@ class TrainParams(Section):
     lora_dropout: float = param(0.05, "LoRA dropout.", ge=0, lt=1)
     lora_targets: list[str] | str = param("all-linear", "Modules given LoRA adapters: a list of names or 'all-linear'.")
     reference: Literal["previous", "base"] = param("previous", "Reference model: previous (M(t-1)) or base (M(0)).")
+    trainer: Literal["dpo", "kto"] | None = param(
+        None,
+        "plum / dstc: train with DPO on pairs or KTO on unpaired rows; null: the method's own (plum kto, dstc dpo).",
+    )
     precompute_ref: bool = param(True, "Compute the reference log-probs once before training.")
     gradient_checkpointing: bool = param(False, "Trade compute for memory.")
 
@@ -344,11 +360,7 @@ def type_text(hint: Any, f: dataclasses.Field) -> str:
     if typing.get_origin(hint) is Literal:
         return " | ".join(typing.get_args(hint))
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
-    names = [
-        getattr(o, "__name__", str(o)) if typing.get_origin(o) is None else "list[str]"
-        for o in options
-        if o is not type(None)
-    ]
+    names = [_option_text(o) for o in options if o is not type(None)]
     text = " | ".join(names)
     rule = _rule(meta)
     if rule:
@@ -356,6 +368,12 @@ def type_text(hint: Any, f: dataclasses.Field) -> str:
     if type(None) in options:
         text += " | null"
     return text
+
+
+def _option_text(option: Any) -> str:
+    if typing.get_origin(option) is Literal:
+        return " | ".join(typing.get_args(option))
+    return getattr(option, "__name__", str(option)) if typing.get_origin(option) is None else "list[str]"
 
 
 def markdown_reference() -> str:

@@ -1,12 +1,91 @@
-"""Stage 5 numbers: execution accuracy (pass@1), executable rate, error breakdown, and their plot."""
+"""Stage 5: execution accuracy (pass@1) of a model on held-out questions, executable rate, error breakdown, plots.
+
+`evaluate` generates one answer per question and judges it; the evaluate stage
+and `evaluate_model` (``python -m codelutra_nb evaluate``: any base model or
+adapter, no run store) both call it.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from .config import LoopConfig, load_config
+from .jsonl import write_jsonl
+from .kinds import get_kind, load_tasks, verify_candidates
+from .layout import ARTIFACTS
+from .prompts import build_messages
 from .verdicts import CATEGORIES
+
+
+def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating") -> tuple[list[dict], dict]:
+    """One answer of base + ``adapter`` per held-out question of ``cfg``, judged; and their summary.
+
+    Returns the records (``task_id``, ``db_id``, ``completion`` and the verdict) and
+    ``{"eval": summarize(records), "eval_by_database": summarize_by(records, "db_id")}``.
+    """
+    from .sampling import GenerationSettings, make_sampler  # torch and transformers: only when generating
+
+    ev = cfg.evaluation
+    tasks = load_tasks(cfg.tasks, "eval")
+    ordered = list(tasks.values())
+    conversations = [build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt) for task in ordered]
+    settings = GenerationSettings(
+        1,
+        ev.eval_temperature,
+        ev.eval_top_p,
+        ev.eval_max_new_tokens,
+        ev.eval_greedy,
+        stop=get_kind(cfg.tasks.task_kind).code_complete,
+    )
+    sampler = make_sampler(cfg.sampling.sampler, cfg.model, adapter, batch_size=ev.eval_batch_size, desc=desc)
+    answers = [texts[0] for texts in sampler.generate(conversations, settings, seed=cfg.run.seed)]
+    verdicts = verify_candidates(tasks, [(task.task_id, a) for task, a in zip(ordered, answers)], cfg.verification)
+    records = [
+        {"task_id": task.task_id, "db_id": task.group, "completion": answer, **v.to_dict()}
+        for task, answer, v in zip(ordered, answers, verdicts)
+    ]
+    return records, {"eval": summarize(records), "eval_by_database": summarize_by(records, "db_id")}
+
+
+def evaluate_model(out: str | Path, adapter: str | Path | None = None, **params: Any) -> dict:
+    """Execution accuracy / pass@1 of any base model or adapter on any task set, without a run store.
+
+    Paste into a cell, e.g. ``evaluate_model("eval-iter-2", adapter="you/codelutra-adapters@iter-2",
+    base_model="Qwen/Qwen2.5-Coder-7B-Instruct", load_in_4bit=True, eval_tasks="dev.json", db_dir="database")``.
+
+    Args:
+        out: Folder that receives ``metrics.json`` (a run's format, plus ``adapter``) and ``eval.jsonl`` (the
+            answers with their verdicts).
+        adapter: A PEFT adapter folder or Hub model repo ``namespace/name[@revision]``; None: the base model alone.
+        **params: Parameters by their flat names (``base_model``, ``task_kind``, ``eval_tasks``, ``db_dir``,
+            ``eval_limit``, ``eval_greedy``, ``dtype``, ``seed`` ...); the others keep their defaults.
+
+    Returns:
+        The metrics written to ``out``.
+    """
+    from .models import resolve_adapter  # torch: only when evaluating
+
+    cfg = load_config(None, **params)
+    adapter = str(adapter) if adapter is not None else None
+    folder = resolve_adapter(adapter) if adapter is not None else None
+    started = time.perf_counter()
+    records, summary = evaluate(cfg, folder, desc=f"evaluating {adapter or cfg.model.base_model}")
+    metrics = {
+        **summary,
+        "adapter": adapter,
+        "timings_s": {"evaluate": round(time.perf_counter() - started, 1)},
+        "config": cfg.to_dict(),
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / ARTIFACTS["evaluation"], records)
+    (out / ARTIFACTS["metrics"]).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
 
 
 def summarize(records: Sequence[dict]) -> dict:

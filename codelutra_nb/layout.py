@@ -98,3 +98,7 @@ def legacy_shard_dir(iteration: int, artifact: str) -> str:
 def checkpoint_branch(iteration: int) -> str:
     """Branch of the model repo where the Trainer pushes iteration t's checkpoints (never read as an adapter)."""
     return f"{iteration_dir(iteration)}-checkpoints"
+
+
+GENERATED_TESTS = "generated_tests.jsonl"
+"""Inside ``preferences`` (plum, dstc): the tests the model wrote for each question, and which were kept."""

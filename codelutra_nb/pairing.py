@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from datasets import Dataset
@@ -49,6 +49,33 @@ def pair_task(
     return list(zip(draw(correct), draw(failed)))
 
 
+def by_task(samples: Sequence[dict]) -> dict[str, list[dict]]:
+    """Verified samples grouped by task id, in natural task order (``2`` before ``10``)."""
+    groups: dict[str, list[dict]] = {}
+    for record in samples:
+        groups.setdefault(str(record["task_id"]), []).append(record)
+    return {task_id: groups[task_id] for task_id in sorted(groups, key=_natural_key)}
+
+
+def split_answers(
+    task: Task, records: Sequence[dict], chosen: Collection[str]
+) -> tuple[list[Candidate], list[Candidate], int]:
+    """The distinct answers of one task's samples whose category is in ``chosen``, the other distinct answers, and how
+    many degenerate samples were dropped first. Answers are compared as trained (`TaskKind.answer_text`)."""
+    kind = get_kind(task.kind)
+    good: dict[str, Candidate] = {}
+    bad: dict[str, Candidate] = {}
+    degenerate = 0
+    for record in records:
+        if is_degenerate(record["completion"]):
+            degenerate += 1
+            continue
+        answer = kind.answer_text(record["completion"])
+        side = good if record["category"] in chosen else bad
+        side.setdefault(answer, Candidate(answer, record["category"]))
+    return list(good.values()), list(bad.values()), degenerate
+
+
 def build_preferences(
     tasks: Mapping[str, Task],
     samples: Sequence[dict],
@@ -59,41 +86,33 @@ def build_preferences(
     seed: int,
     template: str | None = None,
     system_prompt: str | None = None,
+    chosen: Collection[str] = ("correct",),
 ) -> tuple[Dataset, dict]:
     """The preference dataset (TRL conversational prompt/chosen/rejected + metadata) and pairing statistics.
 
     Args:
         samples: Records with ``task_id``, ``completion``, ``category`` (verified samples).
         k: Pairs per question.
-        no_correct: ``"skip"`` or ``"gold"`` for questions without a correct sample.
+        no_correct: ``"skip"`` or ``"gold"`` for questions without a chosen sample.
+        chosen: Categories of the chosen side (CodeLutra: correct; executability: correct and wrong_answer).
     """
-    by_task: dict[str, list[dict]] = {}
-    for record in samples:
-        by_task.setdefault(str(record["task_id"]), []).append(record)
+    groups = by_task(samples)
     rng = random.Random(seed)
     rows: list[dict] = []
     stats = {
-        "tasks": len(by_task),
+        "tasks": len(groups),
         "paired_tasks": 0,
         "gold_chosen_tasks": 0,
         "degenerate": 0,
         "skipped_no_correct": 0,
         "skipped_no_failed": 0,
     }
-    for task_id in sorted(by_task, key=_natural_key):
+    for task_id, records in groups.items():
         task = tasks[task_id]
-        kind = get_kind(task.kind)
-        correct: dict[str, Candidate] = {}
-        failed: dict[str, Candidate] = {}
-        for record in by_task[task_id]:
-            if is_degenerate(record["completion"]):
-                stats["degenerate"] += 1
-                continue
-            answer = kind.answer_text(record["completion"])
-            side = correct if record["category"] == "correct" else failed
-            side.setdefault(answer, Candidate(answer, record["category"]))
+        correct, failed, degenerate = split_answers(task, records, chosen)
+        stats["degenerate"] += degenerate
         if not correct and no_correct == "gold" and task.reference:
-            correct[task.reference] = Candidate(kind.format_answer(task.reference), "correct", "gold")
+            correct = [Candidate(get_kind(task.kind).format_answer(task.reference), "correct", "gold")]
             stats["gold_chosen_tasks"] += 1
         if not correct:
             stats["skipped_no_correct"] += 1
@@ -102,16 +121,16 @@ def build_preferences(
             stats["skipped_no_failed"] += 1
             continue
         prompt = build_messages(task, template, system_prompt)
-        for chosen, rejected in pair_task(list(correct.values()), list(failed.values()), k, rng):
+        for good, bad in pair_task(correct, failed, k, rng):
             rows.append(
                 {
                     "prompt": prompt,
-                    "chosen": [{"role": "assistant", "content": chosen.answer}],
-                    "rejected": [{"role": "assistant", "content": rejected.answer}],
+                    "chosen": [{"role": "assistant", "content": good.answer}],
+                    "rejected": [{"role": "assistant", "content": bad.answer}],
                     "task_id": task_id,
                     "iteration": iteration,
-                    "chosen_source": chosen.source,
-                    "rejected_category": rejected.category,
+                    "chosen_source": good.source,
+                    "rejected_category": bad.category,
                 }
             )
         stats["paired_tasks"] += 1

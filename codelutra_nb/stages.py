@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import LoopConfig
 from .errors import ConfigError, TaskDataError
-from .evaluation import plot_history, summarize, summarize_by
+from .evaluation import evaluate, plot_history, summarize
 from .jsonl import read_jsonl, write_jsonl
 from .kinds import Task, get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
@@ -43,6 +43,10 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         return {"stage": "sample", "records": len(read_jsonl(store.fetch(t, "samples"))), "skipped": True}
     with _timed(store, t, "sample"):
         tasks = list(load_tasks(cfg.tasks, "train").values())
+        method = get_method(run.method)
+        method.check(cfg, tasks)  # before any sampling: a method that cannot run on these tasks says why
+        if not method.uses_samples:
+            tasks = []
         adapter = adapter_of(store, t - 1)
         settings = GenerationSettings(
             sampling.num_samples,
@@ -54,7 +58,7 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         sampler = None
         shards = _shards(tasks, run.shard_size)
         for index, shard in enumerate(shards):
-            if not run.force and store.has_shard(t, "samples", index):
+            if not shard or (not run.force and store.has_shard(t, "samples", index)):
                 continue
             sampler = sampler or make_sampler(
                 sampling.sampler, cfg.model, adapter, batch_size=sampling.sample_batch_size, desc=f"sampling M({t - 1})"
@@ -67,7 +71,7 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
             ]
             with store.writing_shard(t, "samples", index) as path:
                 write_jsonl(path, records)
-        records = store.join_shards(t, "samples", len(shards))
+        records = store.join_shards(t, "samples", len(shards)) if tasks else []
         with store.writing(t, "samples") as path:
             write_jsonl(path, records)
     return {"stage": "sample", "iteration": t, "questions": len(tasks), "samples": len(records)}
@@ -102,12 +106,15 @@ def pair_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     if store.has(t, "preferences") and not cfg.run.force:
         return _pairing_stats(store, t) | {"skipped": True}
     with _timed(store, t, "pair"):
-        method = get_method(cfg.run.method)
-        dataset, stats = method.build_rows(load_tasks(cfg.tasks, "train"), read_jsonl(store.fetch(t, "verdicts")), cfg)
-        stats = {"stage": "pair", "iteration": t, **stats, "rows": len(dataset)}
+        method, tasks = get_method(cfg.run.method), load_tasks(cfg.tasks, "train")
+        method.check(cfg, list(tasks.values()))
+        rows = method.build_rows(tasks, read_jsonl(store.fetch(t, "verdicts")), cfg, adapter_of(store, t - 1))
+        stats = {"stage": "pair", "iteration": t, **rows.stats, "rows": len(rows.dataset)}
         with store.writing(t, "preferences") as path:
-            dataset.save_to_disk(str(path))
+            rows.dataset.save_to_disk(str(path))
             (path / PAIRING_STATS).write_text(json.dumps(stats, indent=2))
+            for name, records in rows.extras.items():
+                write_jsonl(path / name, records)
     return stats
 
 
@@ -137,7 +144,7 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
             train_adapter(
                 cfg.model,
                 cfg.training,
-                method,
+                method.trainer(cfg),
                 dataset,
                 path,
                 previous,
@@ -152,38 +159,17 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
 
 def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     """Stage 5: pass@1 of M(t) on the held-out questions; writes ``metrics.json`` and ``eval.jsonl``."""
-    t, ev = cfg.run.iteration, cfg.evaluation
+    t = cfg.run.iteration
     if store.has(t, "metrics") and not cfg.run.force:
         return store.read_json(t, "metrics") | {"skipped": True}
     started = time.perf_counter()
-    tasks = load_tasks(cfg.tasks, "eval")
-    sampler = make_sampler(
-        cfg.sampling.sampler, cfg.model, adapter_of(store, t), batch_size=ev.eval_batch_size, desc=f"evaluating M({t})"
-    )
-    settings = GenerationSettings(
-        1,
-        ev.eval_temperature,
-        ev.eval_top_p,
-        ev.eval_max_new_tokens,
-        ev.eval_greedy,
-        stop=get_kind(cfg.tasks.task_kind).code_complete,
-    )
-    ordered = list(tasks.values())
-    outputs = sampler.generate([_messages(cfg, task) for task in ordered], settings, seed=cfg.run.seed)
-    verdicts = verify_candidates(
-        tasks, [(task.task_id, texts[0]) for task, texts in zip(ordered, outputs)], cfg.verification
-    )
-    records = [
-        {"task_id": task.task_id, "db_id": task.group, "completion": texts[0], **v.to_dict()}
-        for task, texts, v in zip(ordered, outputs, verdicts)
-    ]
+    records, summary = evaluate(cfg, adapter_of(store, t), desc=f"evaluating M({t})")
     with store.writing(t, "evaluation") as path:
         write_jsonl(path, records)
     store.record_time(t, "evaluate", time.perf_counter() - started)
     metrics = {
         "iteration": t,
-        "eval": summarize(records),
-        "eval_by_database": summarize_by(records, "db_id"),
+        **summary,
         "timings_s": store.read_json(t, "timings"),
         "config": cfg.to_dict(),
     }
@@ -276,7 +262,7 @@ def _pairing_stats(store: LocalStore, t: int) -> dict:
 
 def _train_summary(cfg: LoopConfig, store: LocalStore, t: int) -> dict:
     log_history = json.loads((store.fetch(t, "adapter") / TRAINING_LOG).read_text())
-    return {"stage": "train", "iteration": t, **get_method(cfg.run.method).summarize_log(log_history)}
+    return {"stage": "train", "iteration": t, **get_method(cfg.run.method).trainer(cfg).summarize(log_history)}
 
 
 def _need_training_iteration(t: int) -> None:

@@ -22,7 +22,7 @@ from .config import ModelParams, TrainParams
 from .layout import TRAINING_LOG
 
 if TYPE_CHECKING:
-    from .methods import Method
+    from .methods.trainers import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def common_trainer_args(
 def train_adapter(
     model_params: ModelParams,
     training: TrainParams,
-    method: Method,
+    trainer_kind: Trainer,
     dataset: Dataset,
     output_dir: Path,
     previous_adapter: Path | None,
@@ -86,7 +86,7 @@ def train_adapter(
     hub_args: dict | None = None,
     resume_from: Path | None = None,
 ) -> TrainResult:
-    """Train M(t) from M(t-1) = base + ``previous_adapter`` with ``method`` and save the adapter to ``output_dir``.
+    """Train M(t) from M(t-1) = base + ``previous_adapter`` with ``trainer_kind``; save the adapter to ``output_dir``.
 
     Checkpoints go to ``checkpoint_dir`` (and to the Hub with ``hub_args``); a rerun after a crash resumes
     from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub).
@@ -113,12 +113,10 @@ def train_adapter(
         model = PeftModel.from_pretrained(model, str(previous_adapter), is_trainable=True)
     else:
         model = get_peft_model(model, lora_config(training))  # zero-initialised: the reference copy is the base model
-    train_rows = dataset.select_columns(list(method.train_columns))
-    args = method.trainer_config(
-        training,
-        common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed, hub_args=hub_args),
-    )
-    trainer = _without_peft_card(method.trainer_class())(
+    train_rows = dataset.select_columns(list(trainer_kind.columns))
+    common = common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed, hub_args=hub_args)
+    args = trainer_kind.config(training, common, train_rows)
+    trainer = _without_peft_card(trainer_kind.trainer_class())(
         model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
     )
     if pin_to_base:

@@ -34,7 +34,7 @@ def _train(cfg, pairs, tmp_path, name, previous=None):
     return train_adapter(
         cfg.model,
         cfg.training,
-        get_method("codelutra"),
+        get_method("codelutra").trainer(cfg),
         pairs,
         tmp_path / name,
         previous,

@@ -120,6 +120,29 @@ ITERATE = new_notebook(
 )
 NOTEBOOK_CELLS["iterate.ipynb"] = ITERATE
 
+NOTEBOOK_CELLS["compare.ipynb"] = new_notebook(
+    cells=[
+        new_markdown_cell(
+            "# Compare runs\n\nHeld-out accuracy and executable rate per iteration of several runs (methods, presets, "
+            "parameters), with the outcome counts and the training rows each iteration produced, from each run's "
+            '`metrics.json`: `papermill notebooks/compare.ipynb out.ipynb -y "runs: [runs/demo, you/codelutra-data]"`.'
+        ),
+        new_code_cell(
+            'runs = ["runs/demo"]  # store folders (store_dir) or Hub dataset repos (hub_dataset_repo), one line each',
+            metadata={"tags": ["parameters"]},
+        ),
+        new_code_cell(
+            "from codelutra_nb.compare import load_runs, plot_runs\n\ntable = load_runs(runs)\n"
+            'table.set_index(["run", "iteration"])'
+        ),
+        new_code_cell("plot_runs(table);"),
+    ],
+    metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    },
+)
+
 
 def main() -> None:
     NOTEBOOKS.mkdir(exist_ok=True)

@@ -1,0 +1,136 @@
+"""DSTC: the model writes K programs and K tests per instruction; minimax selection over the matrix of which program
+passes which test picks a chosen (program, test) and a rejected one, trained as code + test concatenations.
+
+The K programs are the iteration's samples; the K tests are asked of the generator (the policy M(t-1), or
+``test_generator``), one assert each, with the function's name in the prompt. The instruction's own tests are
+never used for training (only by the evaluation). DPO (the default) keeps questions with both sides feasible;
+``trainer: kto`` keeps every feasible side as an unpaired row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from datasets import Dataset
+
+from ..config import LoopConfig
+from ..kinds import Task, TaskKind, get_kind
+from ..layout import GENERATED_TESTS
+from ..pairing import by_task
+from ..prompts import build_messages
+from .base import Method, Rows
+from .sft_gold import completion_rows
+from .testgen import ask, assert_lines, generate, programs_of, run_matrix
+from .trainers import DPO, KTO, Trainer
+
+PROMPT = (
+    "{question}\n\nWrite one assert statement that tests a correct `{entry_point}` for this problem: call it with "
+    "concrete arguments and compare with the expected result. Answer with the assert line only."
+)
+RESPONSE = "{code}\n\n```python\n{test}\n```"
+"""A training response: the program as the kind trains it, then the test."""
+
+
+def minimax_select(passes: Sequence[Sequence[bool]]) -> tuple[int | None, int | None, int | None, int | None]:
+    """``(c_plus, t_plus, c_minus, t_minus)`` from ``passes[i][j]`` (program i passes test j); ties go to the lowest
+    index, an infeasible choice is None.
+
+    - c+ = argmax_i sum_j passes[i][j]
+    - t+ = argmin_j sum_i passes[i][j] subject to passes[c+][j]
+    - t- = argmax_j sum_i passes[i][j] subject to sum_i passes[i][j] < number of programs
+    - c- = argmin_i sum_j passes[i][j] subject to not passes[i][t-]
+    """
+    n = len(passes)
+    m = len(passes[0]) if n else 0
+    if n == 0 or m == 0:
+        return None, None, None, None
+    rows = [sum(map(bool, row)) for row in passes]
+    cols = [sum(bool(passes[i][j]) for i in range(n)) for j in range(m)]
+    c_plus = max(range(n), key=lambda i: (rows[i], -i))
+    t_plus = min((j for j in range(m) if passes[c_plus][j]), key=lambda j: (cols[j], j), default=None)
+    t_minus = max((j for j in range(m) if cols[j] < n), key=lambda j: (cols[j], -j), default=None)
+    c_minus = None
+    if t_minus is not None:
+        c_minus = min((i for i in range(n) if not passes[i][t_minus]), key=lambda i: (rows[i], i), default=None)
+    return c_plus, t_plus, c_minus, t_minus
+
+
+def _response(
+    kind: TaskKind, completions: Sequence[str], tests: Sequence[str], i: int | None, j: int | None
+) -> str | None:
+    """Program i followed by test j, as trained; None when either is infeasible."""
+    if i is None or j is None:
+        return None
+    return RESPONSE.format(code=kind.answer_text(completions[i]), test=tests[j])
+
+
+class Dstc(Method):
+    name = "dstc"
+    kinds = ("python",)
+    trainers = ("dpo", "kto")
+
+    def build_rows(
+        self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None
+    ) -> Rows:
+        groups = by_task(verdicts)
+        asked = [tasks[tid] for tid in groups]
+        k = cfg.sampling.num_samples
+        answers = generate([ask(PROMPT, t) for t in asked], cfg, policy, n=k, desc="dstc: writing tests")
+        tests = {
+            t.task_id: [line for text in texts for line in assert_lines(text)[:1]] for t, texts in zip(asked, answers)
+        }
+        completions = {tid: [r["completion"] for r in records] for tid, records in groups.items()}
+        matrices = run_matrix(
+            [(tasks[tid], programs_of(tasks[tid], completions[tid]), tests[tid]) for tid in groups], cfg
+        )
+        use_kto = cfg.training.trainer == "kto"
+        rows: list[dict] = []
+        extras: list[dict] = []
+        stats = {
+            "tasks": len(groups),
+            "generated_tests": sum(len(t) for t in tests.values()),
+            "chosen_feasible": 0,
+            "rejected_feasible": 0,
+            "both_feasible": 0,
+        }
+        for tid, categories in zip(groups, matrices):
+            task, kind = tasks[tid], get_kind(tasks[tid].kind)
+            passes = [[c == "correct" for c in row] for row in categories]
+            c_plus, t_plus, c_minus, t_minus = minimax_select(passes)
+            extras.append(
+                {"task_id": tid, "tests": tests[tid], "passes": passes, "selected": [c_plus, t_plus, c_minus, t_minus]}
+            )
+
+            chosen = _response(kind, completions[tid], tests[tid], c_plus, t_plus)
+            rejected = _response(kind, completions[tid], tests[tid], c_minus, t_minus)
+            stats["chosen_feasible"] += chosen is not None
+            stats["rejected_feasible"] += rejected is not None
+            stats["both_feasible"] += chosen is not None and rejected is not None
+            if use_kto:
+                rows += completion_rows(task, [chosen], cfg, label=True) if chosen else []
+                rows += completion_rows(task, [rejected], cfg, label=False) if rejected else []
+            elif chosen and rejected:
+                rows.append(
+                    {
+                        "prompt": build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt),
+                        "chosen": [{"role": "assistant", "content": chosen}],
+                        "rejected": [{"role": "assistant", "content": rejected}],
+                        "task_id": tid,
+                        "iteration": cfg.run.iteration,
+                    }
+                )
+        stats["rows"] = len(rows)
+        columns = ("prompt", "completion", "label") if use_kto else ("prompt", "chosen", "rejected")
+        dataset = Dataset.from_list(rows) if rows else Dataset.from_dict({c: [] for c in columns})
+        return Rows(dataset, stats, {GENERATED_TESTS: extras})
+
+    def trainer(self, cfg: LoopConfig) -> Trainer:
+        return KTO() if cfg.training.trainer == "kto" else DPO(sft_weight=0.0)
+
+    def empty_message(self, iteration: int) -> str:
+        return (
+            f"Iteration {iteration} has no training rows under dstc: minimax selection found no question with "
+            "both a feasible chosen and a feasible rejected (program, test). Try a stronger test_generator, more "
+            "samples (num_samples, temperature), trainer: kto, or another method."
+        )

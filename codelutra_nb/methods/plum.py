@@ -1,0 +1,136 @@
+"""PLUM: the model writes a reference solution and assert tests per question; its samples are labelled by the
+tests that reference passes, and KTO learns from the unpaired, imbalanced labels.
+
+Per training question the generator (the policy M(t-1), or ``test_generator``) is asked to analyse the problem,
+write a solution, then asserts runnable after any student's solution. Each assert is run alone after that
+solution in the sandbox; only those it passes are kept, and a question left with none is dropped. Each of the K
+samples is then run against every kept test: passing all makes it desirable, failing one undesirable (with
+``negatives: runnable``, only samples that ran without a syntax error count as undesirable). Questions with no
+desirable sample are dropped. ``trainer: dpo`` pairs desirable with undesirable answers instead (K per
+question, CodeLutra's rule). The task's own tests are only used by the evaluation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from datasets import Dataset
+
+from ..config import LoopConfig
+from ..kinds import Task, get_kind
+from ..layout import GENERATED_TESTS
+from ..pairing import Candidate, by_task, is_degenerate, pair_task
+from ..prompts import build_messages
+from .base import Method, Rows
+from .sft_gold import completion_rows
+from .testgen import ask, assert_lines, generate, programs_of, run_matrix, solution_block
+from .trainers import DPO, KTO, Trainer
+
+PROMPT = (
+    "{question}\n\nFirst analyse the problem in two or three sentences. Then write a reference solution defining "
+    "`{entry_point}` in a ```python block. Then write five assert statements, one per line, in a second ```python "
+    "block: they must run after any student's solution that defines `{entry_point}`, and pass only if it is right."
+)
+
+
+class Plum(Method):
+    name = "plum"
+    kinds = ("python",)
+    trainers = ("dpo", "kto")
+
+    def build_rows(
+        self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None
+    ) -> Rows:
+        groups = by_task(verdicts)
+        asked = [tasks[tid] for tid in groups]
+        answers = generate([ask(PROMPT, t) for t in asked], cfg, policy, n=1, desc="plum: writing tests")
+        written = [(task, solution_block(texts[0]), assert_lines(texts[0])) for task, texts in zip(asked, answers)]
+        checks = run_matrix([(task, [solution], tests) for task, solution, tests in written], cfg)
+        kept = {
+            task.task_id: [t for t, c in zip(tests, cats[0]) if c == "correct"]
+            for (task, _, tests), cats in zip(written, checks)
+        }
+        extras = [
+            {"task_id": task.task_id, "solution": solution, "tests": tests, "kept": kept[task.task_id]}
+            for task, solution, tests in written
+        ]
+        labelled = [tid for tid in groups if kept[tid]]
+        runs = run_matrix(
+            [
+                (tasks[tid], programs_of(tasks[tid], [r["completion"] for r in groups[tid]]), kept[tid])
+                for tid in labelled
+            ],
+            cfg,
+        )
+        rng = random.Random(cfg.run.seed + cfg.run.iteration)
+        rows: list[dict] = []
+        stats = {
+            "tasks": len(groups),
+            "generated_tests": sum(len(t) for _, _, t in written),
+            "kept_tests": sum(len(k) for k in kept.values()),
+            "tasks_with_tests": len(labelled),
+            "tasks_with_correct": 0,
+            "degenerate": 0,
+            "desirable": 0,
+            "undesirable": 0,
+        }
+        use_dpo = self._dpo(cfg)
+        for tid, categories in zip(labelled, runs):
+            kind, task = get_kind(tasks[tid].kind), tasks[tid]
+            good: dict[str, Candidate] = {}
+            bad: dict[str, Candidate] = {}
+            for record, cats in zip(groups[tid], categories):
+                if is_degenerate(record["completion"]):
+                    stats["degenerate"] += 1
+                    continue
+                answer = kind.answer_text(record["completion"])
+                if all(c == "correct" for c in cats):
+                    good.setdefault(answer, Candidate(answer, "correct"))
+                elif cfg.pairing.negatives == "all" or "syntax_error" not in cats:
+                    bad.setdefault(answer, Candidate(answer, next(c for c in cats if c != "correct")))
+            if not good:
+                continue
+            stats["tasks_with_correct"] += 1
+            stats["desirable"] += len(good)
+            stats["undesirable"] += len(bad)
+            if use_dpo:
+                prompt = build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt)
+                k = cfg.pairing.pairs_per_task or cfg.sampling.num_samples
+                rows += [
+                    {
+                        "prompt": prompt,
+                        "chosen": [{"role": "assistant", "content": c.answer}],
+                        "rejected": [{"role": "assistant", "content": r.answer}],
+                        "task_id": tid,
+                        "iteration": cfg.run.iteration,
+                    }
+                    for c, r in pair_task(list(good.values()), list(bad.values()), k, rng)
+                ]
+            else:
+                rows += completion_rows(task, list(good), cfg, label=True)
+                rows += completion_rows(task, list(bad), cfg, label=False)
+        stats["rows"] = len(rows)
+        return Rows(_dataset(rows, use_dpo), stats, {GENERATED_TESTS: extras})
+
+    def trainer(self, cfg: LoopConfig) -> Trainer:
+        return DPO(sft_weight=0.0) if self._dpo(cfg) else KTO()
+
+    @staticmethod
+    def _dpo(cfg: LoopConfig) -> bool:
+        return cfg.training.trainer == "dpo"
+
+    def empty_message(self, iteration: int) -> str:
+        return (
+            f"Iteration {iteration} has no training rows under plum: no question kept a generated test that its "
+            "generated solution passes, or none had a sample passing them all. Try a stronger test_generator, "
+            "more samples (num_samples, temperature), or another method."
+        )
+
+
+def _dataset(rows: list[dict], paired: bool) -> Dataset:
+    if rows:
+        return Dataset.from_list(rows)
+    columns = ("prompt", "chosen", "rejected") if paired else ("prompt", "completion", "label")
+    return Dataset.from_dict({c: [] for c in columns})

@@ -1,0 +1,112 @@
+"""What PLUM and DSTC share: asking a model for assert tests, and running programs against them in the sandbox.
+
+Tests are single ``assert`` lines that compile on their own. `run_matrix` runs every program of a
+question against every test of that question (one sandbox run each) and returns the categories,
+so ``passes[i][j]`` is ``categories[i][j] == "correct"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..config import LoopConfig
+from ..kinds.python.extraction import extract_python
+from ..kinds.python.sandbox import verify_python
+from ..kinds.python.tasks import PythonTask, program_for, syntax_problem
+from ..sampling import GenerationSettings, make_sampler
+
+_ASSERT = re.compile(r"^[ \t]*(assert\b.*)$", re.MULTILINE)
+_CALL = re.compile(r"\bassert\s+\(?\s*(?:not\s+)?\(?([A-Za-z_]\w*)\s*\(")
+_DEF = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+
+
+def entry_point(task: PythonTask) -> str:
+    """The name of the function a task asks for: its ``entry_point``, else the one its tests or reference call."""
+    if task.entry_point:
+        return task.entry_point
+    for pattern, text in ((_CALL, task.tests), (_DEF, task.reference or "")):
+        match = pattern.search(text)
+        if match:
+            return match.group(1)
+    return "solution"
+
+
+def assert_lines(text: str) -> list[str]:
+    """The distinct one-line ``assert`` statements in raw model output that compile on their own, in order."""
+    found: list[str] = []
+    for match in _ASSERT.finditer(text):
+        line = match.group(1).strip()
+        if line not in found and syntax_problem(line) is None:
+            found.append(line)
+    return found
+
+
+def solution_block(text: str) -> str | None:
+    """The reference solution in a generator's answer: the first fenced block that defines a function."""
+    for block in re.findall(r"```[ \t]*(?:python|py|python3)?[^\n]*\n(.*?)```", text, re.DOTALL):
+        if _DEF.search(block):
+            return block.strip("\n")
+    code = extract_python(text)
+    return code if code and _DEF.search(code) else None
+
+
+def ask(template: str, task: PythonTask) -> list[dict[str, str]]:
+    """The conversation asking for tests: ``template`` filled with the task's question and function name."""
+    return [{"role": "user", "content": template.format(question=task.question, entry_point=entry_point(task))}]
+
+
+def generate(
+    conversations: Sequence[list[dict]], cfg: LoopConfig, policy: Path | None, n: int, desc: str
+) -> list[list[str]]:
+    """``n`` answers per conversation from ``test_generator`` (or the policy M(t-1)), sampled like stage 1."""
+    model, adapter = cfg.model, policy
+    if cfg.pairing.test_generator is not None:
+        model, adapter = dataclasses.replace(cfg.model, base_model=cfg.pairing.test_generator), None
+    sampler = make_sampler(cfg.sampling.sampler, model, adapter, batch_size=cfg.sampling.sample_batch_size, desc=desc)
+    settings = GenerationSettings(n, cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_new_tokens)
+    return sampler.generate(list(conversations), settings, seed=cfg.run.seed * 7919 + cfg.run.iteration)
+
+
+def run_matrix(
+    jobs: Sequence[tuple[PythonTask, Sequence[str | None], Sequence[str]]], cfg: LoopConfig
+) -> list[list[list[str]]]:
+    """For each ``(task, programs, tests)``: the category of every program against every test (a program that is
+    None or does not compile is ``syntax_error`` against all). All runs of all tasks go to the sandbox at once."""
+    tasks: dict[str, PythonTask] = {}
+    candidates: list[tuple[str, str]] = []
+    where: list[tuple[int, int, int]] = []
+    results = [[["syntax_error"] * len(tests) for _ in programs] for _, programs, tests in jobs]
+    for q, (task, programs, tests) in enumerate(jobs):
+        for j, test in enumerate(tests):
+            tid = f"{task.task_id}#test{j}"
+            tasks[tid] = PythonTask(
+                task_id=tid, question=task.question, tests=test, setup=task.setup, source=task.source
+            )
+            for i, program in enumerate(programs):
+                if program is not None:
+                    candidates.append((tid, f"```python\n{program}\n```"))
+                    where.append((q, i, j))
+    verify = cfg.verification
+    verdicts = (
+        verify_python(
+            tasks,
+            candidates,
+            timeout_s=verify.exec_timeout_s,
+            memory_mb=verify.exec_memory_mb,
+            workers=verify.workers,
+            progress=True,
+        )
+        if candidates
+        else []
+    )
+    for (q, i, j), verdict in zip(where, verdicts):
+        results[q][i][j] = verdict.category.value
+    return results
+
+
+def programs_of(task: PythonTask, completions: Sequence[str]) -> list[str | None]:
+    """The program each raw completion stands for (None where it holds no code)."""
+    return [program_for(task, completion) for completion in completions]

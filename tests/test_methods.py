@@ -1,0 +1,254 @@
+"""The method family behind the ``method`` parameter: selection rules, labels, trainers, and the loop with each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import Dataset, load_from_disk
+
+from codelutra_nb import stages
+from codelutra_nb.config import load_config
+from codelutra_nb.errors import ConfigError
+from codelutra_nb.jsonl import read_jsonl
+from codelutra_nb.kinds import Task
+from codelutra_nb.kinds.python.tasks import PythonTask
+from codelutra_nb.layout import GENERATED_TESTS, PAIRING_STATS, TRAINING_LOG
+from codelutra_nb.methods import METHODS, get_method
+from codelutra_nb.methods import dstc as dstc_module
+from codelutra_nb.methods import plum as plum_module
+from codelutra_nb.methods.dstc import minimax_select
+from codelutra_nb.methods.trainers import DPO, KTO, SFT
+from codelutra_nb.store import LocalStore
+from codelutra_nb.verdicts import Category, Verdict
+
+ADD = PythonTask(task_id="1", question="Add two numbers.", reference="def add(a, b):\n    return a + b",
+                 tests="assert add(1, 2) == 3")  # fmt: skip
+REV = PythonTask(task_id="2", question="Reverse a string.", reference="def rev(s):\n    return s[::-1]",
+                 tests="assert rev('ab') == 'ba'")  # fmt: skip
+GOOD_ADD, BAD_ADD, BROKEN = "def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b", "def add(a, b)\n"
+
+
+def fence(code: str) -> str:
+    return f"```python\n{code}\n```"
+
+
+def sample(task_id: str, code: str) -> dict:
+    """A verified sample; the category from the task's own tests, which plum and dstc must not use."""
+    return {"task_id": task_id, "completion": fence(code), "category": "correct"}
+
+
+# ---- DSTC's minimax selection --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "passes, expected",
+    [
+        ([[1, 1, 0], [1, 0, 0], [0, 0, 0]], (0, 1, 2, 0)),  # c+ passes most; t+ its rarest passed test; t- ...
+        ([[0, 1], [1, 1], [0, 0]], (1, 0, 2, 1)),  # t- is the most passed test that some program fails
+        ([[1, 1], [0, 0]], (0, 0, 1, 0)),  # ties (of t+, of t-) go to the lowest index
+        ([[1, 0], [1, 0]], (0, 0, 0, 1)),  # every program fails test 1: t- is the only test not passed by all
+        ([[0, 0], [0, 0]], (0, None, 0, 0)),  # c+ passes nothing: no chosen test
+        ([[1, 1], [1, 1]], (0, 0, None, None)),  # every test passed by every program: no rejected side
+        ([[1]], (0, 0, None, None)),
+        ([[0]], (0, None, 0, 0)),
+        ([], (None, None, None, None)),  # no program
+        ([[], []], (None, None, None, None)),  # no test
+    ],
+)
+def test_minimax_selection(passes, expected):
+    assert minimax_select([[bool(x) for x in row] for row in passes]) == expected
+
+
+# ---- trainers ------------------------------------------------------------------------------------------------------
+
+
+def test_lambda_zero_removes_the_sft_term_and_each_method_picks_its_trainer(tiny_cfg, tmp_path):
+    common = {"output_dir": str(tmp_path), "report_to": "none", "use_cpu": True}
+    rows = Dataset.from_dict({"label": [True, False, False, False]})
+    dual = get_method("codelutra").trainer(tiny_cfg).config(tiny_cfg.training, common, rows)
+    assert (dual.loss_type, dual.loss_weights) == (["sigmoid", "sft"], [1.0, 1.0])
+    for name in ("dpo_only", "dstc"):
+        alone = get_method(name).trainer(tiny_cfg).config(tiny_cfg.training, common, rows)
+        assert (alone.loss_type, alone.loss_weights) == (["sigmoid"], [1.0])
+    kto = get_method("plum").trainer(tiny_cfg)
+    assert isinstance(kto, KTO) and kto.columns == ("prompt", "completion", "label")
+    config = kto.config(tiny_cfg.training, common, rows)
+    assert (config.desirable_weight, config.undesirable_weight) == (3.0, 1.0)  # 1 desirable x 3 = 3 undesirable x 1
+    assert isinstance(get_method("plum").trainer(tiny_cfg.replace(trainer="dpo")), DPO)
+    assert isinstance(get_method("dstc").trainer(tiny_cfg.replace(trainer="kto")), KTO)
+    for name in ("sft_gold", "sft_self"):
+        sft = get_method(name).trainer(tiny_cfg)
+        assert isinstance(sft, SFT) and sft.trainer_class().__name__ == "SFTTrainer"
+
+
+def test_bad_method_choices_fail_before_any_sampling(tiny_cfg, monkeypatch):
+    with pytest.raises(ConfigError, match=r"'method'='lutra' is not allowed; choose one of \['codelutra', 'dpo_only'"):
+        tiny_cfg.replace(method="lutra")
+    monkeypatch.setattr(stages, "make_sampler", lambda *a, **k: pytest.fail("sampled"))
+    store = LocalStore(tiny_cfg.run.store_dir)
+    with pytest.raises(ConfigError, match="method 'plum' runs on python tasks only, and task_kind is 'sql'"):
+        stages.sample_stage(tiny_cfg.replace(method="plum"), store)
+    with pytest.raises(ConfigError, match="method 'codelutra' does not take trainer: kto"):
+        stages.sample_stage(tiny_cfg.replace(trainer="kto"), store)
+    assert not store.has(1, "samples")
+    no_gold = [Task(task_id="9", kind="sql", question="?", reference=None)]
+    with pytest.raises(ConfigError, match=r"'sft_gold' trains on gold solutions, but 1 training tasks have none"):
+        get_method("sft_gold").check(tiny_cfg, no_gold)
+    get_method("sft_self").check(tiny_cfg, no_gold)
+
+
+# ---- rows of each method -------------------------------------------------------------------------------------------
+
+
+def test_executability_pairs_executable_against_failing_samples_without_gold(tiny_cfg):
+    tasks = {"1": ADD, "2": REV}
+    verdicts = [
+        {"task_id": "1", "completion": fence(BAD_ADD), "category": "wrong_answer"},
+        {"task_id": "1", "completion": fence(BROKEN), "category": "syntax_error"},
+        {"task_id": "2", "completion": fence("def rev(s):\n    return s"), "category": "wrong_answer"},  # no failure
+        {"task_id": "2", "completion": fence("def rev(s):\n    return s[::-1]"), "category": "correct"},
+    ]
+    rows = get_method("executability").build_rows(tasks, verdicts, tiny_cfg, None)
+    assert rows.dataset["task_id"] == ["1", "1"] and set(rows.dataset["chosen_source"]) == {"sample"}
+    assert {c[0]["content"] for c in rows.dataset["chosen"]} == {fence(BAD_ADD)}  # ran: chosen, though wrong
+    assert rows.stats["gold_chosen_tasks"] == 0 and rows.stats["skipped_no_failed"] == 1
+
+
+def test_sft_rows_come_from_gold_or_from_correct_samples_only(tiny_cfg):
+    tasks = {"1": ADD, "2": REV}
+    gold = get_method("sft_gold").build_rows(tasks, [], tiny_cfg, None).dataset
+    assert gold["completion"] == [[{"role": "assistant", "content": fence(ADD.reference)}],
+                                  [{"role": "assistant", "content": fence(REV.reference)}]]  # fmt: skip
+    verdicts = [{"task_id": "1", "completion": fence(GOOD_ADD), "category": "correct"},
+                {"task_id": "1", "completion": fence(BAD_ADD), "category": "wrong_answer"},
+                {"task_id": "2", "completion": fence(BROKEN), "category": "syntax_error"}]  # fmt: skip
+    own = get_method("sft_self").build_rows(tasks, verdicts, tiny_cfg, None)
+    assert own.dataset["completion"] == [[{"role": "assistant", "content": fence(GOOD_ADD)}]]
+    assert own.stats == {"tasks": 2, "tasks_with_correct": 1, "degenerate": 0, "rows": 1}
+
+
+def plum_generator(monkeypatch, answers: dict[str, str]) -> None:
+    """The generator answers each question's PLUM prompt with ``answers[question]``."""
+
+    def fake(conversations, cfg, policy, n, desc):
+        return [[next(a for q, a in answers.items() if q in c[-1]["content"])] * n for c in conversations]
+
+    monkeypatch.setattr(plum_module, "generate", fake)
+
+
+def test_plum_keeps_tests_its_reference_passes_and_labels_samples_by_them(tiny_cfg, monkeypatch):
+    plum_generator(monkeypatch, {
+        "Add two": fence(GOOD_ADD) + fence("assert add(1, 2) == 3\nassert add(2, 2) == 5\nassert add(0, 0) == 0"),
+        "Reverse": fence("def rev(s):\n    return s") + "\n" + fence("assert rev('ab') == 'ba'"),  # reference fails
+    })  # fmt: skip
+    tasks = {"1": ADD, "2": REV}
+    verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("1", BROKEN), sample("2", "def rev(s): return s")]
+    rows = get_method("plum").build_rows(tasks, verdicts, tiny_cfg, None)
+    written = {r["task_id"]: r for r in rows.extras[GENERATED_TESTS]}
+    assert written["1"]["kept"] == ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]  # 2 + 2 == 5 dropped
+    assert written["2"]["kept"] == []  # its reference fails its only test: question dropped
+    assert rows.stats["tasks_with_tests"] == 1 and rows.stats["kept_tests"] == 2
+    labels = {r["completion"][0]["content"]: r["label"] for r in rows.dataset}
+    assert labels == {fence(GOOD_ADD): True, fence(BAD_ADD): False}  # negatives: runnable drops the syntax error
+    everything = get_method("plum").build_rows(tasks, verdicts, tiny_cfg.replace(negatives="all"), None)
+    assert sorted(everything.dataset["label"]) == [False, False, True]
+    paired = get_method("plum").build_rows(tasks, verdicts, tiny_cfg.replace(trainer="dpo"), None).dataset
+    assert set(paired.column_names) >= {"prompt", "chosen", "rejected"} and len(paired) == tiny_cfg.sampling.num_samples
+    assert {r[0]["content"] for r in paired["chosen"]} == {fence(GOOD_ADD)}
+
+
+def test_dstc_selects_code_and_test_by_minimax_and_trains_on_both(tiny_cfg, monkeypatch):
+    tests = {"1": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], "2": ["assert rev('ab') == 'ba'"]}
+
+    def fake(conversations, cfg, policy, n, desc):
+        return [[tests["1" if "add" in c[-1]["content"] else "2"][min(i, 1 if "add" in c[-1]["content"] else 0)]
+                 for i in range(n)] for c in conversations]  # fmt: skip
+
+    monkeypatch.setattr(dstc_module, "generate", fake)
+    tasks = {"1": ADD, "2": REV}
+    verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("2", "def rev(s):\n    return s[::-1]")]
+    rows = get_method("dstc").build_rows(tasks, verdicts, tiny_cfg, None)
+    selected = {r["task_id"]: r["selected"] for r in rows.extras[GENERATED_TESTS]}
+    assert selected == {"1": [0, 0, 1, 0], "2": [0, 0, None, None]}  # every program passes rev's test: no rejected
+    assert len(rows.dataset) == 1 and rows.stats["both_feasible"] == 1
+    assert rows.dataset[0]["chosen"][0]["content"] == fence(GOOD_ADD) + "\n\n" + fence("assert add(1, 2) == 3")
+    assert rows.dataset[0]["rejected"][0]["content"] == fence(BAD_ADD) + "\n\n" + fence("assert add(1, 2) == 3")
+    kto = get_method("dstc").build_rows(tasks, verdicts, tiny_cfg.replace(trainer="kto"), None).dataset
+    assert sorted(zip(kto["task_id"], kto["label"])) == [("1", False), ("1", True), ("2", True)]
+
+
+# ---- the loop with each method -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["executability", "dpo_only", "sft_gold", "sft_self"])
+def test_each_sql_method_runs_the_five_stages(tiny_cfg, name, monkeypatch):
+    cfg = tiny_cfg.replace(method=name, baseline=False, no_correct="gold")
+    forced = {"sft_self": Category.CORRECT, "executability": Category.WRONG_ANSWER}.get(name)
+    if forced:  # a random model writes no query that runs: make the first sample of each question this category
+        verify = stages.verify_candidates
+
+        def first_forced(tasks, candidates, params, **kwargs):
+            verdicts = verify(tasks, candidates, params, **kwargs)
+            return [Verdict(forced) if i % 2 == 0 else v for i, v in enumerate(verdicts)]
+
+        monkeypatch.setattr(stages, "verify_candidates", first_forced)
+    summaries = stages.run_iteration(cfg)
+    assert [s["stage"] for s in summaries] == ["sample", "verify", "pair", "train", "evaluate"]
+    store = LocalStore(cfg.run.store_dir)
+    metrics = store.read_json(1, "metrics")
+    assert metrics["config"]["method"] == name and metrics["eval"]["n"] == 3 and metrics["train"]["steps"] > 0
+    rows = load_from_disk(str(store.fetch(1, "preferences")))
+    assert json.loads((store.fetch(1, "preferences") / PAIRING_STATS).read_text())["rows"] == len(rows) > 0
+    samples = read_jsonl(store.fetch(1, "samples"))
+    assert len(samples) == (0 if name == "sft_gold" else 4 * 2)  # sft_gold samples nothing
+    log = (store.fetch(1, "adapter") / TRAINING_LOG).read_text()
+    assert ("rewards/margins" in log) == (name in ("executability", "dpo_only"))  # the SFT methods: no preference
+
+
+@pytest.mark.parametrize("name", ["plum", "dstc"])
+def test_plum_and_dstc_run_the_five_stages_on_python_tasks(tiny_cfg, tmp_path, monkeypatch, name):
+    problems = [{"task_id": 1, "text": "Add two numbers.", "code": GOOD_ADD, "test_list": ["assert add(1, 2) == 3"]},
+                {"task_id": 2, "text": "Subtract two numbers.", "code": "def sub(a, b):\n    return a - b",
+                 "test_list": ["assert sub(3, 2) == 1"]}]  # fmt: skip
+    path = tmp_path / "mbpp.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in problems))
+    answer = {"add": fence(GOOD_ADD) + "\n" + fence("assert add(1, 2) == 3"),
+              "sub": fence("def sub(a, b):\n    return a - b") + "\n" + fence("assert sub(3, 2) == 1")}  # fmt: skip
+
+    def fake(conversations, cfg, policy, n, desc):
+        return [[answer["add" if "`add`" in c[-1]["content"] else "sub"]] * n for c in conversations]
+
+    monkeypatch.setattr(plum_module if name == "plum" else dstc_module, "generate", fake)
+    sampler_of = stages.make_sampler
+
+    def half_right(*args, **kwargs):  # the random model writes nothing runnable: make every other sample right
+        sampler = sampler_of(*args, **kwargs)
+        generate = sampler.generate
+
+        def texts(conversations, settings, seed):
+            out = generate(conversations, settings, seed)
+            if settings.n == 1:
+                return out
+            return [[fence(problems[q]["code"]) if j % 2 == 0 else t for j, t in enumerate(row)]
+                    for q, row in enumerate(out)]  # fmt: skip
+
+        sampler.generate = texts
+        return sampler
+
+    monkeypatch.setattr(stages, "make_sampler", half_right)
+    cfg = tiny_cfg.replace(method=name, task_kind="python", train_tasks=str(path), eval_tasks=str(path),
+                           train_limit=None, eval_limit=None, baseline=False)  # fmt: skip
+    summaries = stages.run_iteration(cfg)
+    assert [s["stage"] for s in summaries] == ["sample", "verify", "pair", "train", "evaluate"]
+    store = LocalStore(cfg.run.store_dir)
+    written = read_jsonl(store.fetch(1, "preferences") / GENERATED_TESTS)
+    assert [w["task_id"] for w in written] == ["1", "2"]
+    assert store.read_json(1, "metrics")["train"]["steps"] > 0 and store.read_json(1, "metrics")["eval"]["n"] == 2
+
+
+def test_every_registered_method_is_documented_in_the_readme():
+    readme = (__import__("conftest").REPO / "README.md").read_text()
+    for name in METHODS:
+        assert f"`{name}`" in readme, f"README does not describe method {name}"
+    assert load_config(method="dstc", task_kind="python").run.method == "dstc"
