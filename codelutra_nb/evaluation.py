@@ -18,7 +18,7 @@ from .config import LoopConfig, load_config
 from .jsonl import write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import ARTIFACTS
-from .prompts import build_messages
+from .prompts import messages_for
 from .verdicts import CATEGORIES
 
 
@@ -33,7 +33,7 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
     ev = cfg.evaluation
     tasks = load_tasks(cfg.tasks, "eval")
     ordered = list(tasks.values())
-    conversations = [build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt) for task in ordered]
+    conversations = [messages_for(task, cfg.tasks) for task in ordered]
     settings = GenerationSettings(
         1,
         ev.eval_temperature,

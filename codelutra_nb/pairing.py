@@ -121,35 +121,36 @@ def build_preferences(
             stats["skipped_no_failed"] += 1
             continue
         prompt = build_messages(task, template, system_prompt)
-        for good, bad in pair_task(correct, failed, k, rng):
-            rows.append(
-                {
-                    "prompt": prompt,
-                    "chosen": [{"role": "assistant", "content": good.answer}],
-                    "rejected": [{"role": "assistant", "content": bad.answer}],
-                    "task_id": task_id,
-                    "iteration": iteration,
-                    "chosen_source": good.source,
-                    "rejected_category": bad.category,
-                }
-            )
+        rows += [
+            preference_row(prompt, good.answer, bad.answer, task_id, iteration, chosen_source=good.source,
+                           rejected_category=bad.category)
+            for good, bad in pair_task(correct, failed, k, rng)
+        ]  # fmt: skip
         stats["paired_tasks"] += 1
     stats["pairs"] = len(rows)
-    return Dataset.from_list(rows, features=None) if rows else _empty_dataset(), stats
+    return rows_dataset(rows, PREFERENCE_COLUMNS + ("chosen_source", "rejected_category")), stats
 
 
-def _empty_dataset() -> Dataset:
-    return Dataset.from_dict(
-        {
-            "prompt": [],
-            "chosen": [],
-            "rejected": [],
-            "task_id": [],
-            "iteration": [],
-            "chosen_source": [],
-            "rejected_category": [],
-        }
-    )
+PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected", "task_id", "iteration")
+COMPLETION_COLUMNS = ("prompt", "completion", "task_id", "iteration")
+
+
+def preference_row(prompt: list[dict], chosen: str, rejected: str, task_id: str, iteration: int, **meta) -> dict:
+    """A TRL conversational preference row (prompt / chosen / rejected) with the task id, iteration and metadata."""
+    return {"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}], "task_id": task_id, "iteration": iteration,
+            **meta}  # fmt: skip
+
+
+def completion_row(prompt: list[dict], answer: str, task_id: str, iteration: int, **meta) -> dict:
+    """A TRL conversational prompt / completion row (SFT; KTO with ``label``) with the task id and iteration."""
+    return {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}], "task_id": task_id,
+            "iteration": iteration, **meta}  # fmt: skip
+
+
+def rows_dataset(rows: list[dict], columns: Sequence[str]) -> Dataset:
+    """The rows as a dataset; with no rows, an empty one that still has ``columns``."""
+    return Dataset.from_list(rows) if rows else Dataset.from_dict({column: [] for column in columns})
 
 
 def _natural_key(task_id: str) -> tuple:

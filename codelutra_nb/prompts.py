@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 
+from .config import TaskParams
 from .errors import ConfigError
 from .kinds import get_kind
 from .kinds.base import Task
@@ -24,6 +25,11 @@ def check_template(template: str, task: Task) -> None:
             f"prompt_template names {unknown}, which {task.kind} tasks do not have; "
             f"available placeholders: {sorted(fields)}."
         )
+
+
+def messages_for(task: Task, params: TaskParams) -> list[dict[str, str]]:
+    """`build_messages` with the ``prompt_template`` and ``system_prompt`` parameters."""
+    return build_messages(task, params.prompt_template, params.system_prompt)
 
 
 def build_messages(task: Task, template: str | None = None, system_prompt: str | None = None) -> list[dict[str, str]]:

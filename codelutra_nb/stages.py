@@ -20,10 +20,10 @@ from .config import LoopConfig
 from .errors import ConfigError, TaskDataError
 from .evaluation import evaluate, plot_history, summarize
 from .jsonl import read_jsonl, write_jsonl
-from .kinds import Task, get_kind, load_tasks, verify_candidates
+from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
 from .methods import get_method
-from .prompts import build_messages
+from .prompts import messages_for
 from .sampling import GenerationSettings, make_sampler
 from .store import LocalStore
 
@@ -63,7 +63,9 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
             sampler = sampler or make_sampler(
                 sampling.sampler, cfg.model, adapter, batch_size=sampling.sample_batch_size, desc=f"sampling M({t - 1})"
             )
-            outputs = sampler.generate([_messages(cfg, task) for task in shard], settings, seed=_shard_seed(cfg, index))
+            outputs = sampler.generate(
+                [messages_for(task, cfg.tasks) for task in shard], settings, seed=_shard_seed(cfg, index)
+            )
             records = [
                 {"task_id": task.task_id, "sample_index": j, "iteration": t, "completion": text}
                 for task, texts in zip(shard, outputs)
@@ -250,10 +252,6 @@ def run_iteration(cfg: LoopConfig) -> list[dict]:
 
     store = open_store(cfg)
     return run_stages(cfg, [s.name for s in iteration_stages(cfg, store)], store)
-
-
-def _messages(cfg: LoopConfig, task: Task) -> list[dict[str, str]]:
-    return build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt)
 
 
 def _pairing_stats(store: LocalStore, t: int) -> dict:

@@ -12,15 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from datasets import Dataset
-
 from ..config import LoopConfig
 from ..kinds import Task, TaskKind, get_kind
 from ..layout import GENERATED_TESTS
-from ..pairing import by_task
-from ..prompts import build_messages
+from ..pairing import COMPLETION_COLUMNS, PREFERENCE_COLUMNS, by_task, completion_row, preference_row, rows_dataset
+from ..prompts import messages_for
 from .base import Method, Rows
-from .sft_gold import completion_rows
 from .testgen import ask, assert_lines, generate, programs_of, run_matrix
 from .trainers import DPO, KTO, Trainer
 
@@ -107,23 +104,15 @@ class Dstc(Method):
             stats["chosen_feasible"] += chosen is not None
             stats["rejected_feasible"] += rejected is not None
             stats["both_feasible"] += chosen is not None and rejected is not None
+            prompt, t = messages_for(task, cfg.tasks), cfg.run.iteration
             if use_kto:
-                rows += completion_rows(task, [chosen], cfg, label=True) if chosen else []
-                rows += completion_rows(task, [rejected], cfg, label=False) if rejected else []
+                labelled = ((chosen, True), (rejected, False))
+                rows += [completion_row(prompt, answer, tid, t, label=label) for answer, label in labelled if answer]
             elif chosen and rejected:
-                rows.append(
-                    {
-                        "prompt": build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt),
-                        "chosen": [{"role": "assistant", "content": chosen}],
-                        "rejected": [{"role": "assistant", "content": rejected}],
-                        "task_id": tid,
-                        "iteration": cfg.run.iteration,
-                    }
-                )
+                rows.append(preference_row(prompt, chosen, rejected, tid, t))
         stats["rows"] = len(rows)
-        columns = ("prompt", "completion", "label") if use_kto else ("prompt", "chosen", "rejected")
-        dataset = Dataset.from_list(rows) if rows else Dataset.from_dict({c: [] for c in columns})
-        return Rows(dataset, stats, {GENERATED_TESTS: extras})
+        columns = COMPLETION_COLUMNS + ("label",) if use_kto else PREFERENCE_COLUMNS
+        return Rows(rows_dataset(rows, columns), stats, {GENERATED_TESTS: extras})
 
     def trainer(self, cfg: LoopConfig) -> Trainer:
         return KTO() if cfg.training.trainer == "kto" else DPO(sft_weight=0.0)

@@ -16,15 +16,22 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from datasets import Dataset
-
 from ..config import LoopConfig
 from ..kinds import Task, get_kind
 from ..layout import GENERATED_TESTS
-from ..pairing import Candidate, by_task, is_degenerate, pair_task
-from ..prompts import build_messages
+from ..pairing import (
+    COMPLETION_COLUMNS,
+    PREFERENCE_COLUMNS,
+    Candidate,
+    by_task,
+    completion_row,
+    is_degenerate,
+    pair_task,
+    preference_row,
+    rows_dataset,
+)
+from ..prompts import messages_for
 from .base import Method, Rows
-from .sft_gold import completion_rows
 from .testgen import ask, assert_lines, generate, programs_of, run_matrix, solution_block
 from .trainers import DPO, KTO, Trainer
 
@@ -95,24 +102,17 @@ class Plum(Method):
             stats["tasks_with_correct"] += 1
             stats["desirable"] += len(good)
             stats["undesirable"] += len(bad)
+            prompt, t = messages_for(task, cfg.tasks), cfg.run.iteration
             if use_dpo:
-                prompt = build_messages(task, cfg.tasks.prompt_template, cfg.tasks.system_prompt)
                 k = cfg.pairing.pairs_per_task or cfg.sampling.num_samples
-                rows += [
-                    {
-                        "prompt": prompt,
-                        "chosen": [{"role": "assistant", "content": c.answer}],
-                        "rejected": [{"role": "assistant", "content": r.answer}],
-                        "task_id": tid,
-                        "iteration": cfg.run.iteration,
-                    }
-                    for c, r in pair_task(list(good.values()), list(bad.values()), k, rng)
-                ]
+                pairs = pair_task(list(good.values()), list(bad.values()), k, rng)
+                rows += [preference_row(prompt, c.answer, r.answer, tid, t) for c, r in pairs]
             else:
-                rows += completion_rows(task, list(good), cfg, label=True)
-                rows += completion_rows(task, list(bad), cfg, label=False)
+                rows += [completion_row(prompt, a, tid, t, label=True) for a in good]
+                rows += [completion_row(prompt, a, tid, t, label=False) for a in bad]
         stats["rows"] = len(rows)
-        return Rows(_dataset(rows, use_dpo), stats, {GENERATED_TESTS: extras})
+        columns = PREFERENCE_COLUMNS if use_dpo else COMPLETION_COLUMNS + ("label",)
+        return Rows(rows_dataset(rows, columns), stats, {GENERATED_TESTS: extras})
 
     def trainer(self, cfg: LoopConfig) -> Trainer:
         return DPO(sft_weight=0.0) if self._dpo(cfg) else KTO()
@@ -127,10 +127,3 @@ class Plum(Method):
             "generated solution passes, or none had a sample passing them all. Try a stronger test_generator, "
             "more samples (num_samples, temperature), or another method."
         )
-
-
-def _dataset(rows: list[dict], paired: bool) -> Dataset:
-    if rows:
-        return Dataset.from_list(rows)
-    columns = ("prompt", "chosen", "rejected") if paired else ("prompt", "completion", "label")
-    return Dataset.from_dict({c: [] for c in columns})

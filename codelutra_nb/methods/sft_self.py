@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from datasets import Dataset
-
 from ..config import LoopConfig
 from ..kinds import Task
-from ..pairing import by_task, split_answers
+from ..pairing import COMPLETION_COLUMNS, by_task, completion_row, rows_dataset, split_answers
+from ..prompts import messages_for
 from .base import Method, Rows
-from .sft_gold import completion_rows
 from .trainers import SFT, Trainer
 
 
@@ -28,9 +26,10 @@ class SftSelf(Method):
             stats["tasks"] += 1
             stats["degenerate"] += degenerate
             stats["tasks_with_correct"] += bool(correct)
-            rows += completion_rows(tasks[task_id], [c.answer for c in correct], cfg)
+            prompt = messages_for(tasks[task_id], cfg.tasks)
+            rows += [completion_row(prompt, c.answer, task_id, cfg.run.iteration) for c in correct]
         stats["rows"] = len(rows)
-        return Rows(Dataset.from_list(rows) if rows else Dataset.from_dict({"prompt": [], "completion": []}), stats)
+        return Rows(rows_dataset(rows, COMPLETION_COLUMNS), stats)
 
     def trainer(self, cfg: LoopConfig) -> Trainer:
         return SFT()
