@@ -19,9 +19,9 @@ from pathlib import Path
 from ...errors import TaskDataError
 from ...jsonl import parse_jsonl
 from ..base import Task
+from ..sources import DATA_DIR
 from .execution import connect_read_only, run_query
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 REQUIRED_FIELDS = ("db_id", "question", "query")
 _BUNDLED_NAME = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$")
 _MAX_LISTED_FAILURES = 20
