@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import REPO
 from datasets import Dataset, load_from_disk
 
 from codelutra_nb import stages
@@ -248,7 +249,7 @@ def test_plum_and_dstc_run_the_five_stages_on_python_tasks(tiny_cfg, tmp_path, m
 
 
 def test_every_registered_method_is_documented_in_the_readme():
-    readme = (__import__("conftest").REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     for name in METHODS:
         assert f"`{name}`" in readme, f"README does not describe method {name}"
     assert load_config(method="dstc", task_kind="python").run.method == "dstc"
