@@ -68,7 +68,7 @@ def common_trainer_args(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=False,
         **_dtype_flags(model),
-        **({"gradient_checkpointing": True} if training.gradient_checkpointing else {}),
+        gradient_checkpointing=training.gradient_checkpointing,  # always passed: TRL defaults it to True
         **(hub_args or {}),
     )
 

@@ -7,7 +7,8 @@ from datasets import Dataset
 from safetensors.torch import load_file
 
 from codelutra_nb.methods import get_method
-from codelutra_nb.training import train_adapter
+from codelutra_nb.methods.trainers import DPO, KTO, SFT
+from codelutra_nb.training import common_trainer_args, train_adapter
 
 LN2 = math.log(2)
 
@@ -86,3 +87,13 @@ def test_qlora_4bit_trains_on_cpu(tiny_cfg, pairs, tmp_path):
     lora_b = [w for k, w in weights.items() if "lora_B" in k]
     assert lora_b and any(torch.count_nonzero(w) > 0 for w in lora_b)  # B starts at zero; training moved it
     assert _steps(result)[-1]["rewards/margins"] > 0
+
+
+@pytest.mark.parametrize("flag", [False, True])
+@pytest.mark.parametrize("trainer", [DPO(1.0), DPO(0.0), KTO(), SFT()], ids=["dpo+sft", "dpo", "kto", "sft"])
+def test_gradient_checkpointing_parameter_reaches_the_trainer_both_ways(tiny_cfg, tmp_path, trainer, flag):
+    # TRL defaults gradient_checkpointing to True: False must be passed explicitly, or every run recomputes activations
+    cfg = tiny_cfg.replace(gradient_checkpointing=flag)
+    rows = Dataset.from_list([{"prompt": "p", "completion": "c", "label": i % 2 == 0} for i in range(4)])
+    common = common_trainer_args(cfg.model, cfg.training, tmp_path, len(rows), seed=0)
+    assert trainer.config(cfg.training, common, rows).gradient_checkpointing is flag
