@@ -1,0 +1,84 @@
+"""Every method of the family through the CLI on the embedded default, side by side; prints the compare table.
+
+    python benchmarks/method_family.py --out runs/family [--iterations 2] [--methods codelutra plum ...]
+        [--set KEY=VALUE ...]
+
+Each method runs ``python -m codelutra_nb iterate`` for iterations 1..N in its own store ``OUT/<method>``: the
+SQL methods on the ``demo`` preset, plum and dstc on ``demo_python``; ``--set`` scales both down. Wall time and
+CPU time (user + system of the whole process tree) are recorded per method and iteration; a method that stops
+(e.g. no training rows at this scale) is recorded with its error and the next one runs. Writes
+``OUT/family.json`` and ``OUT/family.md`` (the `codelutra_nb.compare` table plus the times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from codelutra_nb.compare import load_runs
+from codelutra_nb.methods import METHODS
+
+PRESET = {"plum": "demo_python", "dstc": "demo_python"}
+
+
+def run_iteration(method: str, iteration: int, store: Path, assignments: list[str]) -> dict:
+    command = [sys.executable, "-m", "codelutra_nb", "iterate", "--preset", PRESET.get(method, "demo")]
+    command += ["--iteration", str(iteration), "--set", f"method={method}", "--set", f"store_dir={store}"]
+    for assignment in assignments:
+        command += ["--set", assignment]
+    before, started = os.times(), time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    (store.parent / f"{method}-{iteration}.log").write_text(done.stdout + done.stderr)
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    return {
+        "method": method,
+        "iteration": iteration,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "cpu_s": round(cpu, 1),
+        "ok": done.returncode == 0,
+        "error": error[-1] if error else (None if done.returncode == 0 else done.stderr[-500:]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=sorted(METHODS))
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_file = args.out / "family.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else []
+    for method in args.methods:
+        for iteration in range(1, args.iterations + 1):
+            if any(r["method"] == method and r["iteration"] == iteration and r["ok"] for r in results):
+                continue
+            result = run_iteration(method, iteration, (args.out / method).resolve(), args.assignments)
+            results.append(result)
+            results_file.write_text(json.dumps(results, indent=1))
+            print(json.dumps(result), flush=True)
+            if not result["ok"]:
+                break
+    stores = [args.out / m for m in args.methods if (args.out / m).is_dir()]
+    table = load_runs(stores) if stores else None
+    times = "\n".join(
+        f"| {r['method']} | {r['iteration']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['error'] or 'ok'} |"
+        for r in results
+    )
+    report = (table.to_markdown(index=False) if table is not None else "(no run evaluated)") + (
+        "\n\n| method | iteration | wall s | CPU s | outcome |\n|---|---|---|---|---|\n" + times + "\n"
+    )
+    (args.out / "family.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
