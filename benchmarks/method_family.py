@@ -47,6 +47,11 @@ def run_iteration(method: str, iteration: int, store: Path, assignments: list[st
     }
 
 
+def markdown(table) -> str:
+    rows = [list(map(str, table.columns))] + [[str(v) for v in row] for row in table.itertuples(index=False)]
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows[:1] + [["---"] * len(rows[0])] + rows[1:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -73,7 +78,7 @@ def main() -> None:
         f"| {r['method']} | {r['iteration']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['error'] or 'ok'} |"
         for r in results
     )
-    report = (table.to_markdown(index=False) if table is not None else "(no run evaluated)") + (
+    report = (markdown(table) if table is not None else "(no run evaluated)") + (
         "\n\n| method | iteration | wall s | CPU s | outcome |\n|---|---|---|---|---|\n" + times + "\n"
     )
     (args.out / "family.md").write_text(report)
