@@ -13,6 +13,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
 from . import layout
+from .best import accuracy_of, best_of
 from .config import EMBEDDED_MODEL
 from .verdicts import CATEGORIES
 
@@ -55,7 +56,16 @@ base = AutoModelForCausalLM.from_pretrained("{{ base_model_name }}")
 tokenizer = AutoTokenizer.from_pretrained("{{ base_model_name }}")
 model = PeftModel.from_pretrained(base, "{{ repo_id }}", revision="iter-{{ latest_iteration }}")
 ```
-
+{% if best_iteration is not none %}
+{% if best_iteration > 0 -%}
+**Best iteration so far: {{ best_iteration }}** (held-out accuracy {{ best_accuracy }}). Its adapter is also on the
+branch `{{ best_branch }}`, which moves when a later iteration does strictly better:
+`PeftModel.from_pretrained(base, "{{ repo_id }}", revision="{{ best_branch }}")`.
+{%- else -%}
+**Best iteration so far: 0, the base model** (held-out accuracy {{ best_accuracy }}): no trained iteration beats it
+yet, so there is no `{{ best_branch }}` branch.
+{%- endif %}
+{% endif %}
 ## Results
 
 Held-out execution accuracy (pass@1) and the outcome of every evaluated program, per iteration (0 is the base
@@ -182,6 +192,8 @@ def model_card(
         base_model: `LoopConfig.base_model`; mapped to a Hub id by `hub_base_model_id` (left out if local).
         metrics: ``metrics.json`` of every evaluated iteration.
         latest_iteration: The iteration whose adapter is on ``main``.
+            The card also names the best iteration of ``metrics`` (`best.best_of`), whose adapter is on branch
+            `layout.BEST_BRANCH`.
         params: The run's parameters (`LoopConfig.to_dict()`).
         dataset_repo: The dataset repo with the iterations' artifacts, linked from the card.
         endpoint: Hub URL used for links.
@@ -194,6 +206,7 @@ def model_card(
         tags=list(TAGS) + ([f"base_model:adapter:{base_id}"] if base_id else []),
         datasets=[dataset_repo] if dataset_repo else None,
     )
+    best = best_of(metrics)
     return ModelCard.from_template(
         card_data,
         template_str=MODEL_TEMPLATE,
@@ -201,6 +214,9 @@ def model_card(
         base_model_name=base_id or base_model or "the base model",
         base_model_url=f"{endpoint}/{base_id}" if base_id else "#parameters",
         latest_iteration=latest_iteration,
+        best_iteration=int(best["iteration"]) if best is not None else None,
+        best_accuracy=_percent(accuracy_of(best)) if best is not None else None,
+        best_branch=layout.BEST_BRANCH,
         dataset_repo=dataset_repo,
         dataset_url=f"{endpoint}/datasets/{dataset_repo}" if dataset_repo else "",
         metrics_table=metrics_table(metrics),

@@ -35,8 +35,10 @@ def open_run(source: str | Path, cache: Path) -> LocalStore:
 
 
 def load_runs(sources: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per (run, iteration): ``run``, ``method``, ``iteration``, ``accuracy``, ``executable_rate``, ``n``,
-    the count of each outcome category, and ``train_rows`` (rows the iteration trained on; NA for iteration 0).
+    """One row per (run, iteration): ``run``, ``method``, ``iteration``, ``accuracy``, ``executable_rate``,
+    ``unseen_accuracy`` (accuracy on held-out groups never trained on; only when some iteration recorded it, NaN
+    where one did not), ``n``, the count of each outcome category, and ``train_rows`` (rows the iteration trained
+    on; NA for iteration 0).
     """
     if not sources:
         raise StoreError("No runs to compare: give a list of store folders or Hub dataset repos.")

@@ -75,7 +75,7 @@ class Section:
 
 @dataclass(frozen=True)
 class RunParams(Section):
-    """Which iteration to run, where its artifacts go, and which method trains."""
+    """Which iteration to run, where its artifacts go, which method trains, and whether a regression stops the loop."""
 
     iteration: int = param(1, "Iteration t to run: it trains M(t) from M(t-1); 0 evaluates the base model only.", ge=0)
     method: str = param(
@@ -87,6 +87,11 @@ class RunParams(Section):
     store_dir: str = param("runs/demo", "Local folder holding one iter-<t> folder per iteration.")
     force: bool = param(False, "Redo stages whose outputs already exist.")
     baseline: bool = param(True, "Iteration 1 also evaluates the base model (as iteration 0) if not done yet.")
+    stop_when_worse: bool = param(
+        False,
+        "Refuse to start iteration t+1 (before any sampling) from an M(t) whose held-out accuracy is below the best "
+        "earlier iteration's; false: go on, and only say so.",
+    )
     hub_model_repo: str | None = param(
         None, "Hub model repo (namespace/name) for the adapters; null keeps them in store_dir only."
     )
@@ -138,6 +143,12 @@ class TaskParams(Section):
     train_ids: str | None = param(None, "Keep only these training task ids, e.g. '601-974' or '1,5,9'.")
     eval_ids: str | None = param(None, "Keep only these held-out task ids.")
     train_limit: int | None = param(None, "Keep only the first N training tasks.", gt=0)
+    train_per_iteration: int | None = param(
+        None,
+        "Training questions per iteration: iteration t takes the t-th slice of this size of the training set, in a "
+        "fixed shuffled order, wrapping around; null: every question every iteration.",
+        gt=0,
+    )
     eval_limit: int | None = param(None, "Keep only the first N held-out tasks.", gt=0)
     prompt_template: str | None = param(
         None,
@@ -209,6 +220,9 @@ class TrainParams(Section):
     )
     precompute_ref: bool = param(True, "Compute the reference log-probs once before training.")
     gradient_checkpointing: bool = param(False, "Trade compute for memory.")
+    share_prompt: bool = param(
+        True, "DPO: run each pair's prompt through the model once, not once per answer (same loss, fewer tokens)."
+    )
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ from .verdicts import CATEGORIES
 def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating") -> tuple[list[dict], dict]:
     """One answer of base + ``adapter`` per held-out question of ``cfg``, judged; and their summary.
 
-    Returns the records (``task_id``, ``db_id``, ``completion`` and the verdict) and
-    ``{"eval": summarize(records), "eval_by_database": summarize_by(records, "db_id")}``.
+    Returns the records (``task_id``, ``db_id`` (the task's `Task.group`), ``completion`` and the verdict) and
+    ``{"eval": summarize(records) | {"by_group": summarize_groups(records)}, "eval_by_database": summarize_by(records,
+    "db_id")}`` (``by_group``: n, correct, accuracy and executable rate per group; ``eval_by_database``: the whole
+    `summarize` per group, categories included).
     """
     from .sampling import GenerationSettings, make_sampler  # torch and transformers: only when generating
 
@@ -49,7 +51,10 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
         {"task_id": task.task_id, "db_id": task.group, "completion": answer, **v.to_dict()}
         for task, answer, v in zip(ordered, answers, verdicts)
     ]
-    return records, {"eval": summarize(records), "eval_by_database": summarize_by(records, "db_id")}
+    return records, {
+        "eval": summarize(records) | {"by_group": summarize_groups(records)},
+        "eval_by_database": summarize_by(records, "db_id"),
+    }
 
 
 def evaluate_model(out: str | Path, adapter: str | Path | None = None, **params: Any) -> dict:
@@ -111,23 +116,54 @@ def summarize_by(records: Sequence[dict], key: str) -> dict[str, dict]:
     return {name: summarize(rs) for name, rs in sorted(groups.items())}
 
 
+def _group_numbers(records: Sequence[dict]) -> dict:
+    s = summarize(records)
+    correct = s["categories"]["correct"]
+    return {"n": s["n"], "correct": correct, "accuracy": s["accuracy"], "executable_rate": s["executable_rate"]}
+
+
+def summarize_groups(records: Sequence[dict]) -> dict[str, dict]:
+    """``{group: {"n", "correct", "accuracy", "executable_rate"}}`` per group (``db_id``: the task's `Task.group`;
+    SQL: the database); empty when the tasks have no groups."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("db_id") is not None:
+            groups.setdefault(str(r["db_id"]), []).append(r)
+    return {name: _group_numbers(rs) for name, rs in sorted(groups.items())}
+
+
+def summarize_unseen(records: Sequence[dict], seen: set[str]) -> dict | None:
+    """The `summarize_groups` numbers over the records whose group is not in ``seen`` (the training tasks' groups;
+    SQL: databases never trained on), with ``groups`` naming them; None when every group is seen."""
+    unseen = [r for r in records if r.get("db_id") is not None and str(r["db_id"]) not in seen]
+    if not unseen:
+        return None
+    return {"groups": sorted({str(r["db_id"]) for r in unseen}), **_group_numbers(unseen)}
+
+
 def metrics_table(history: Sequence[dict]):
-    """One row per iteration: accuracy, executable rate and category counts (a pandas DataFrame)."""
+    """One row per iteration: accuracy, executable rate, category counts, and ``unseen_accuracy`` (accuracy on the
+    held-out groups never trained on) when an iteration has it (a pandas DataFrame)."""
     import pandas as pd
 
     rows = []
     for m in sorted(history, key=lambda m: m["iteration"]):
         e = m["eval"]
+        unseen = e.get("unseen")
         rows.append(
             {
                 "iteration": m["iteration"],
                 "accuracy": round(e["accuracy"], 4),
                 "executable_rate": round(e["executable_rate"], 4),
+                "unseen_accuracy": round(unseen["accuracy"], 4) if unseen else float("nan"),
                 "n": e["n"],
                 **e["categories"],
             }
         )
-    return pd.DataFrame(rows).set_index("iteration") if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).set_index("iteration")
+    return table.drop(columns="unseen_accuracy") if table["unseen_accuracy"].isna().all() else table
 
 
 def plot_history(history: Sequence[dict], path: Path | None = None):

@@ -9,7 +9,9 @@ Layout (``<t>`` is the iteration):
   ``iter-<t>/preferences/save_to_disk/`` (the local artifact folder as it was written, pulled back byte for byte).
 - model repo (``model_repo``): the adapter of iteration t at the root of branch ``iter-<t>`` (so
   ``PeftModel.from_pretrained(base, repo, revision="iter-2")`` works) and the latest adapter also on ``main``, whose
-  README is the model card with a metrics table over all iterations.
+  README is the model card with a metrics table over all iterations. Branch ``best`` (`layout.BEST_BRANCH`) is the
+  commit of the best iteration's adapter (``revision="best"``), moved when a later iteration becomes best; there is
+  none while the base model is best.
 
 Every artifact is written locally first (atomically, by `LocalStore`) and pushed in one commit once complete, so
 the Hub never holds half an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which
@@ -180,6 +182,11 @@ class HubStore(LocalStore):
                 if super().has(t, artifact) and not self._remote_files(t, artifact)[1]:
                     self._publish(t, artifact, self.path(t, artifact))
                     pushed.append((t, artifact))
+        best = self.read_best()  # a branch move that failed is retried once the adapter is up
+        if best is not None and self.model_repo:
+            t = int(best["iteration"])
+            if t == 0 or self._remote_files(t, "adapter")[1]:
+                self._publish_best(best)
         return pushed
 
     # -- LocalStore interface -------------------------------------------------------------------------------------
@@ -255,6 +262,41 @@ class HubStore(LocalStore):
             )
         with self._hub_errors(f"deleting branch {layout.checkpoint_branch(iteration)}", self.model_repo, "model"):
             self.api.delete_branch(self.model_repo, branch=layout.checkpoint_branch(iteration))
+
+    # -- the best iteration ---------------------------------------------------------------------------------------
+    def write_best(self, record: dict[str, Any]) -> Path:
+        """The best pointer with ``hub_adapter`` (``namespace/name@iter-<t>``) set; then moves branch ``best``."""
+        t = int(record["iteration"])
+        hub_adapter = f"{self.model_repo}@{layout.iteration_dir(t)}" if self.model_repo and t > 0 else None
+        return super().write_best({**record, "hub_adapter": hub_adapter})
+
+    def _publish_best(self, record: dict[str, Any]) -> None:
+        """Point branch `layout.BEST_BRANCH` at the best iteration's adapter commit; delete it for the base model.
+
+        Nothing is committed: the branch is the very commit of branch ``iter-<t>``, so ``revision="best"`` loads the
+        same adapter as ``revision="iter-<t>"``. A branch already at that commit is left alone.
+        """
+        if not self.model_repo:
+            return
+        t, branch = int(record["iteration"]), layout.BEST_BRANCH
+        with (
+            self._kept_locally(f"The best pointer (iteration {t})", self.best_path()),
+            self._hub_errors(f"moving branch {branch} to iteration {t}", self.model_repo, "model"),
+        ):
+            self._ensure_repo(self.model_repo, "model")
+            heads = {b.name: b.target_commit for b in self.api.list_repo_refs(self.model_repo).branches}
+            target = heads.get(layout.iteration_dir(t)) if t > 0 else None
+            if t > 0 and (target is None or not self._remote_files(t, "adapter")[1]):
+                raise StoreError(
+                    f"Iteration {t} is the best so far, but its adapter is not on branch {layout.iteration_dir(t)} "
+                    f"of {self.model_repo}, so branch {branch} cannot point at it."
+                )
+            if heads.get(branch) == target:
+                return
+            if branch in heads:
+                self.api.delete_branch(self.model_repo, branch=branch)
+            if target is not None:
+                self.api.create_branch(self.model_repo, branch=branch, revision=target)
 
     # -- hooks ----------------------------------------------------------------------------------------------------
     def _publish(self, iteration: int, artifact: str, path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Paths are relative (POSIX): locally below the store's root folder, on the Hub
 below the dataset repo's root, so ``iter-2/samples.shards/00003.jsonl`` is the
-same file in both. The adapter lives on branch ``iter-<t>`` of the model repo.
+same file in both. The adapter lives on branch ``iter-<t>`` of the model repo; the best iteration's adapter also
+on branch ``best`` (`BEST_BRANCH`), and `BEST` at the store's root names the best iteration.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ HUB_CHECKPOINT = "hub-checkpoint"
 
 PROGRESS_PLOT = "progress.png"
 """At the store's root: accuracy and error categories across iterations."""
+
+BEST = "best.json"
+"""At the store's root: the best iteration so far by held-out accuracy (ties to the earlier one; 0 is the base
+model), its accuracy and executable rate, and where its adapter is (none for iteration 0)."""
+
+BEST_BRANCH = "best"
+"""Branch of the model repo at the best iteration's adapter commit, moved when a later iteration becomes best; absent
+while the base model (iteration 0) is best."""
 
 _ITERATION = re.compile(r"iter-(\d+)")
 

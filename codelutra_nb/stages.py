@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .best import announce_start, update_best, versus
 from .config import LoopConfig
 from .errors import ConfigError, TaskDataError
-from .evaluation import evaluate, plot_history, summarize
+from .evaluation import evaluate, plot_history, summarize, summarize_unseen
 from .jsonl import read_jsonl, write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
@@ -36,13 +37,18 @@ def adapter_of(store: LocalStore, iteration: int) -> Path | None:
 
 
 def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
-    """Stage 1: K candidates per training question from M(t-1), written shard by shard."""
+    """Stage 1: K candidates per training question from M(t-1), written shard by shard.
+
+    First prints which model the iteration starts from and whether it is worse than the best earlier iteration;
+    with ``stop_when_worse`` a worse M(t-1) stops the iteration here (`ConfigError`), before any sampling.
+    """
     t, run, sampling = cfg.run.iteration, cfg.run, cfg.sampling
     _need_training_iteration(t)
+    announce_start(history(store), t, stop_when_worse=run.stop_when_worse)
     if store.has(t, "samples") and not run.force:
         return {"stage": "sample", "records": len(read_jsonl(store.fetch(t, "samples"))), "skipped": True}
     with _timed(store, t, "sample"):
-        tasks = list(load_tasks(cfg.tasks, "train").values())
+        tasks = list(load_tasks(cfg.tasks, "train", t).values())
         method = get_method(run.method)
         method.check(cfg, tasks)  # before any sampling: a method that cannot run on these tasks says why
         if not method.uses_samples:
@@ -86,7 +92,7 @@ def verify_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     if store.has(t, "verdicts") and not run.force:
         return {"stage": "verify", **summarize(read_jsonl(store.fetch(t, "verdicts"))), "skipped": True}
     with _timed(store, t, "verify"):
-        tasks = load_tasks(cfg.tasks, "train")
+        tasks = load_tasks(cfg.tasks, "train", t)
         samples = read_jsonl(store.fetch(t, "samples"))
         shards = _shards(samples, run.shard_size * cfg.sampling.num_samples)
         for index, shard in enumerate(shards):
@@ -108,7 +114,7 @@ def pair_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     if store.has(t, "preferences") and not cfg.run.force:
         return _pairing_stats(store, t) | {"skipped": True}
     with _timed(store, t, "pair"):
-        method, tasks = get_method(cfg.run.method), load_tasks(cfg.tasks, "train")
+        method, tasks = get_method(cfg.run.method), load_tasks(cfg.tasks, "train", t)
         method.check(cfg, list(tasks.values()))
         rows = method.build_rows(tasks, read_jsonl(store.fetch(t, "verdicts")), cfg, adapter_of(store, t - 1))
         stats = {"stage": "pair", "iteration": t, **rows.stats, "rows": len(rows.dataset)}
@@ -160,12 +166,23 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
 
 
 def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
-    """Stage 5: pass@1 of M(t) on the held-out questions; writes ``metrics.json`` and ``eval.jsonl``."""
+    """Stage 5: pass@1 of M(t) on the held-out questions; writes ``metrics.json`` and ``eval.jsonl``.
+
+    ``eval.unseen`` holds the numbers over held-out questions whose group (SQL: database) no training question
+    has, ``versus`` compares M(t) with the best earlier iteration (`best.versus`), and the best pointer is updated
+    last (`best.update_best`), also when the stage is skipped.
+    """
     t = cfg.run.iteration
     if store.has(t, "metrics") and not cfg.run.force:
-        return store.read_json(t, "metrics") | {"skipped": True}
+        metrics = store.read_json(t, "metrics")
+        update_best(store, history(store))
+        return metrics | {"skipped": True}
     started = time.perf_counter()
     records, summary = evaluate(cfg, adapter_of(store, t), desc=f"evaluating M({t})")
+    trained = {str(task.group) for task in load_tasks(cfg.tasks, "train").values() if task.group is not None}
+    unseen = summarize_unseen(records, trained)
+    if unseen is not None:
+        summary["eval"]["unseen"] = unseen
     with store.writing(t, "evaluation") as path:
         write_jsonl(path, records)
     store.record_time(t, "evaluate", time.perf_counter() - started)
@@ -178,7 +195,12 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     if t > 0:
         metrics["train"] = _train_summary(cfg, store, t)
         metrics["pairing"] = _pairing_stats(store, t)
+    others = [m for m in history(store) if m["iteration"] != t]
+    compared = versus(others, t, summary["eval"]["accuracy"])
+    if compared is not None:
+        metrics["versus"] = compared
     store.write_json(t, "metrics", metrics)
+    update_best(store, [*others, metrics])
     return metrics
 
 

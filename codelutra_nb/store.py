@@ -144,6 +144,23 @@ class LocalStore:
         timings = self.read_json(iteration, "timings") if self.has(iteration, "timings") else {}
         self.write_json(iteration, "timings", timings | {stage: round(seconds, 1)})
 
+    def best_path(self) -> Path:
+        """The best pointer, `layout.BEST` at the store's root (written by the evaluate stage)."""
+        return self.root / layout.BEST
+
+    def read_best(self) -> dict[str, Any] | None:
+        """The best pointer (see `codelutra_nb.best.BestRecord`), None before any evaluation wrote it."""
+        path = self.best_path()
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_best(self, record: dict[str, Any]) -> Path:
+        """Write the best pointer atomically; remote stores then move their own pointer (`_publish_best`)."""
+        final = self.best_path()
+        with self._atomic(final, "best"):
+            final.with_name(final.name + ".partial").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        self._publish_best(record)
+        return final
+
     def iterations(self) -> list[int]:
         """Iterations with a local folder, ascending."""
         found = (layout.iteration_of(d.name) for d in self.root.glob("iter-*") if d.is_dir())
@@ -190,6 +207,9 @@ class LocalStore:
 
     def _pull_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         """Hook for remote stores: bring a missing shard to ``path`` if it exists remotely."""
+
+    def _publish_best(self, record: dict[str, Any]) -> None:
+        """Hook for remote stores: called once the best pointer is written locally."""
 
 
 def _remove(path: Path) -> None:

@@ -113,7 +113,13 @@ def test_no_kind_branch_or_artifact_file_name_outside_its_one_place():
     package = REPO / "codelutra_nb"
     names = [
         n
-        for n in (*layout.ARTIFACTS.values(), layout.PAIRING_STATS, layout.TRAINING_LOG, layout.PROGRESS_PLOT)
+        for n in (
+            *layout.ARTIFACTS.values(),
+            layout.PAIRING_STATS,
+            layout.TRAINING_LOG,
+            layout.PROGRESS_PLOT,
+            layout.BEST,
+        )
         if "." in n
     ] + [layout.PREFERENCES_SAVED, layout.HUB_CHECKPOINT]  # other names equal their artifact's
     literal = re.compile("[\"'/](" + "|".join(re.escape(n) for n in names) + ")[\"']")

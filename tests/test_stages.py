@@ -4,7 +4,10 @@ import pytest
 from datasets import load_from_disk
 
 from codelutra_nb import stages
+from codelutra_nb.best import best_of
 from codelutra_nb.errors import ConfigError, StoreError, TaskDataError
+from codelutra_nb.jsonl import read_jsonl
+from codelutra_nb.kinds import load_tasks
 from codelutra_nb.store import LocalStore, open_store
 
 
@@ -34,6 +37,14 @@ def test_two_iterations_leave_every_artifact(tiny_cfg):
         assert set(metrics["timings_s"]) == {"sample", "verify", "pair", "train", "evaluate"}
         assert metrics["train"]["steps"] == 4 and metrics["pairing"]["pairs"] == 8
         assert len(store.fetch(t, "verdicts").read_text().splitlines()) == 4 * 2
+    history = stages.history(store)
+    assert "versus" not in history[0] and all(m["versus"]["best_earlier"] < m["iteration"] for m in history[1:])
+    assert store.read_best()["iteration"] == best_of(history)["iteration"]
+    for m in history:
+        groups = m["eval"]["by_group"]
+        assert sum(g["n"] for g in groups.values()) == 3
+        unseen = m["eval"].get("unseen")
+        assert unseen is None or unseen["n"] == sum(groups[g]["n"] for g in unseen["groups"])
     stages.plot_progress(store)
     assert (store.root / "progress.png").stat().st_size > 10_000
 
@@ -145,3 +156,23 @@ def test_the_same_loop_runs_on_python_tasks(tiny_cfg, tmp_path):
     assert pairs[0]["chosen"][0]["content"] == "```python\ndef add(a, b):\n    return a + b\n```"
     assert "Your code should pass these tests:\nassert add(1, 2) == 3" in pairs[0]["prompt"][-1]["content"]
     assert store.read_json(1, "metrics")["eval"]["n"] == 2
+
+
+def test_train_per_iteration_gives_each_iteration_the_next_mixed_slice(tiny_cfg):
+    cfg = tiny_cfg.replace(train_limit=None, train_per_iteration=100)
+    everything = load_tasks(cfg.tasks, "train")
+    slices = [load_tasks(cfg.tasks, "train", t) for t in (1, 2, 3)]
+    assert [len(s) for s in slices] == [100, 100, 100]
+    assert not set(slices[0]) & set(slices[1])  # consecutive iterations see different questions
+    assert set().union(*slices) == set(everything)  # until all were seen, then it wraps around
+    assert len({everything[i].group for i in slices[0]}) == len({t.group for t in everything.values()})
+    assert load_tasks(cfg.tasks, "train", 1) == slices[0]  # the same slice on every call (a rerun, the pair stage)
+    assert load_tasks(cfg.replace(train_per_iteration=None).tasks, "train", 1) == everything
+
+
+def test_the_sample_stage_samples_only_the_iterations_slice(tiny_cfg):
+    cfg = tiny_cfg.replace(train_per_iteration=2)  # of train_limit=4
+    store = open_store(cfg)
+    stages.sample_stage(cfg, store)
+    sampled = {r["task_id"] for r in read_jsonl(store.fetch(1, "samples"))}
+    assert sampled == set(load_tasks(cfg.tasks, "train", 1)) and len(sampled) == 2

@@ -108,8 +108,10 @@ ITERATE = new_notebook(
         ),
         new_markdown_cell("## Where the loop stands"),
         new_code_cell(
-            "from codelutra_nb.evaluation import metrics_table\nfrom codelutra_nb.stages import history, plot_progress\n"
-            "from codelutra_nb.store import open_store\n\nstore = open_store(cfg, check=False)\nmetrics_table(history(store))"
+            "from codelutra_nb.best import iteration_report\nfrom codelutra_nb.evaluation import metrics_table\n"
+            "from codelutra_nb.stages import history, plot_progress\nfrom codelutra_nb.store import open_store\n\n"
+            "store = open_store(cfg, check=False)\nprint(iteration_report(store, cfg.run.iteration))\n"
+            "metrics_table(history(store))"
         ),
         new_code_cell("plot_progress(store);"),
     ],

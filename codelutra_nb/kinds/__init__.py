@@ -5,6 +5,7 @@ Adding a kind is one new module with a `TaskKind` subclass plus one line in `KIN
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -24,6 +25,8 @@ KINDS: dict[str, TaskKind] = {
 }
 """Kind name (the ``task_kind`` parameter) -> the kind."""
 
+_SLICE_SEED = 0
+
 
 def get_kind(name: str) -> TaskKind:
     """The registered kind called ``name``; `ConfigError` listing the known ones otherwise."""
@@ -35,14 +38,29 @@ def get_kind(name: str) -> TaskKind:
     return KINDS[name]
 
 
-def load_tasks(params: TaskParams, split: Literal["train", "eval"]) -> dict[str, Task]:
-    """The training or held-out tasks by id, as ``params`` selects them (source, ids, limit)."""
+def load_tasks(params: TaskParams, split: Literal["train", "eval"], iteration: int | None = None) -> dict[str, Task]:
+    """The training or held-out tasks by id, as ``params`` selects them (source, ids, limit); with ``iteration``,
+    the training tasks of that iteration (`iteration_slice` by ``train_per_iteration``)."""
     if split == "train":
         source, ids, limit = params.train_tasks, params.train_ids, params.train_limit
     else:
         source, ids, limit = params.eval_tasks, params.eval_ids, params.eval_limit
     tasks = select_ids(get_kind(params.task_kind).load_tasks(source, params), ids)
-    return {t.task_id: t for t in (tasks[:limit] if limit is not None else tasks)}
+    tasks = tasks[:limit] if limit is not None else tasks
+    if split == "train" and iteration is not None and params.train_per_iteration is not None:
+        tasks = iteration_slice(tasks, iteration, params.train_per_iteration)
+    return {t.task_id: t for t in tasks}
+
+
+def iteration_slice(tasks: Sequence[Task], iteration: int, size: int) -> list[Task]:
+    """Iteration t's ``size`` tasks (t >= 1): the (t-1)-th slice of ``tasks`` in a fixed shuffled order, wrapping
+    around, so consecutive iterations see different questions (mixed across databases) until all were seen."""
+    order = list(tasks)
+    random.Random(_SLICE_SEED).shuffle(order)
+    if size >= len(order):
+        return order
+    start = (iteration - 1) * size % len(order)
+    return (order + order)[start : start + size]
 
 
 def verify_candidates(
