@@ -1,15 +1,23 @@
 PYTHON ?= python3
+# --engine codelutra: papermill's engine with encrypted kernels, which do not warn (codelutra_nb/papermill_engine.py);
+# --no-progress-bar: papermill's bar counts iterate.ipynb's cells, one of which runs the whole iteration.
+PAPERMILL = $(PYTHON) -m papermill --engine codelutra --no-progress-bar
 
-.PHONY: setup demo test
+.PHONY: setup demo lab test
 
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
 
 # Two CodeLutra iterations of the embedded SmolLM2-135M on the bundled SQL tasks (CPU, minutes).
+# The terminal shows one line per stage as it starts and as it ends, and the bar of the current long step.
 demo: setup
 	mkdir -p runs
-	$(PYTHON) -m papermill notebooks/iterate.ipynb runs/demo-iteration-1.ipynb -p iteration 1
-	$(PYTHON) -m papermill notebooks/iterate.ipynb runs/demo-iteration-2.ipynb -p iteration 2
+	$(PAPERMILL) notebooks/iterate.ipynb runs/demo-iteration-1.ipynb -p iteration 1
+	$(PAPERMILL) notebooks/iterate.ipynb runs/demo-iteration-2.ipynb -p iteration 2
+
+# JupyterLab on notebooks/: the stage notebooks, iterate.ipynb and compare.ipynb.
+lab: setup
+	$(PYTHON) -m jupyterlab notebooks/
 
 test: setup
 	$(PYTHON) -m ruff check .

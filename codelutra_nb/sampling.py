@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .config import ModelParams
 from .errors import ConfigError
+from .progress import progress_bar
 
 Conversation = list[dict[str, str]]
 
@@ -80,7 +80,7 @@ class TransformersSampler:
         )
         torch.manual_seed(seed)
         device = next(self.model.parameters()).device
-        bar = tqdm(total=len(jobs), desc=self.desc, unit="seq", disable=not self.progress, mininterval=2.0)
+        bar = progress_bar(total=len(jobs), desc=self.desc, unit="seq", disable=not self.progress, mininterval=2.0)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             enc = tok(

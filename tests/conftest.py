@@ -23,10 +23,28 @@ def embedded_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
     """A 2-layer Llama with random weights and the embedded model's tokenizer and chat template."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model"), embedded_dir)
+
+
+TINY_PARAMS = dict(
+    num_samples=2,
+    max_new_tokens=8,
+    eval_max_new_tokens=8,
+    train_limit=4,
+    eval_limit=3,
+    max_length=256,
+    train_batch_size=2,
+    workers=1,
+    dtype="float32",
+)
+"""The demo preset shrunk for the tiny model (with ``base_model`` and ``store_dir``): seconds per stage."""
+
+
+def make_tiny_model(out: Path, embedded_dir: Path) -> Path:
+    """`tiny_model_dir`'s model, written to ``out`` (benchmarks/chain_overhead.py builds one too)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    out = tmp_path_factory.mktemp("tiny-model")
     tokenizer = AutoTokenizer.from_pretrained(embedded_dir)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -55,20 +73,21 @@ def tiny_cfg(tiny_model_dir, tmp_path):
     """Demo config on the tiny model, small enough for unit tests (float32: the same numbers on every CPU)."""
     from codelutra_nb.config import load_config
 
-    return load_config(
-        "demo",
-        base_model=str(tiny_model_dir),
-        store_dir=str(tmp_path / "store"),
-        num_samples=2,
-        max_new_tokens=8,
-        eval_max_new_tokens=8,
-        train_limit=4,
-        eval_limit=3,
-        max_length=256,
-        train_batch_size=2,
-        workers=1,
-        dtype="float32",
-    )
+    return load_config("demo", base_model=str(tiny_model_dir), store_dir=str(tmp_path / "store"), **TINY_PARAMS)
+
+
+@pytest.fixture
+def tiny_preset(tiny_model_dir, tmp_path) -> Path:
+    """A preset file: the demo preset with `TINY_PARAMS` on the tiny model, its store in ``tmp_path / "store"``."""
+    import yaml
+
+    from codelutra_nb.config import read_preset
+
+    values = read_preset("demo") | TINY_PARAMS
+    values |= {"base_model": str(tiny_model_dir), "store_dir": str(tmp_path / "store")}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
 
 
 def shared_data(*parts: str) -> Path:

@@ -89,6 +89,7 @@ if __package__:  # the verifier. A zygote loads this file on its own (see _BOOT)
     import warnings
 
     from ...errors import CodelutraError, TaskDataError
+    from ...progress import progress_bar
     from ...verdicts import Category, Verdict
     from ..base import MAX_COMPLETION_CHARS, check_task_ids
     from .tasks import PythonTask, check_code, program_for, syntax_problem
@@ -193,9 +194,7 @@ def verify_python(
         solution = "" if task.layout == "ds1000" else program
         jobs.append((index, solution, check_code(task, program)))
 
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(candidates), disable=not progress, desc="verify python", unit="prog") as bar:
+    with progress_bar(total=len(candidates), disable=not progress, desc="verify python", unit="prog") as bar:
         bar.update(len(candidates) - len(jobs))
         if jobs:
             limits = _Limits(float(timeout_s), int(memory_mb), _hidden_folders(tasks[tid] for tid, _ in candidates))

@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import TaskDataError
+from ...progress import progress_bar
 from ...verdicts import Category, Verdict
 from ..base import MAX_COMPLETION_CHARS, check_task_ids
 from .extraction import extract_sql, tokens
@@ -356,8 +357,6 @@ def verify_sql(
         TaskDataError: A candidate names an unknown task, a task has no gold query, or its gold
             query fails.
     """
-    from tqdm.auto import tqdm
-
     workers = max(1, workers or 1)
     check_task_ids(tasks, candidates)
     verdicts: list[Verdict | None] = [None] * len(candidates)
@@ -388,7 +387,7 @@ def verify_sql(
             return Verdict(Category.CORRECT)
         return Verdict(Category.WRONG_ANSWER, _difference(expected.rows, result.rows, order_matters))
 
-    with tqdm(total=len(jobs), desc="verify sql", unit="query", disable=not progress) as bar:
+    with progress_bar(total=len(jobs), desc="verify sql", unit="query", disable=not progress) as bar:
         for job, verdict in zip(jobs, _map(judge, list(jobs), workers)):
             for index in jobs[job]:
                 verdicts[index] = verdict
