@@ -1,10 +1,12 @@
 """Pairs per second of one dual-loss DPO epoch on the embedded model, per setting; prints the ratios.
 
-    python benchmarks/train_speed.py [--pairs 16]
+    python benchmarks/train_speed.py [--pairs 16] [--variants NAME ...]
 
-Compares float32 against bfloat16 weights and precomputed reference log-probs against a reference forward
-at every step, on real preference pairs built from the bundled SQL questions (gold as chosen, a wrong
-query as rejected).
+Measures each speed lever on its own against TRL's defaults (gradient checkpointing on, every prompt run
+once per answer): gradient checkpointing off, each pair's prompt run once (`codelutra_nb.prompt_sharing`),
+both; and float32 against bfloat16 weights and precomputed reference log-probs against a reference forward at
+every step. The pairs are real ones built from the bundled SQL questions (gold as chosen, a wrong query as
+rejected).
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from datasets import Dataset
 from codelutra_nb.config import load_config
 from codelutra_nb.kinds import get_kind, load_tasks
 from codelutra_nb.methods import get_method
-from codelutra_nb.prompts import build_messages
+from codelutra_nb.prompts import messages_for
 from codelutra_nb.training import train_adapter
 
 
 def pairs(n: int) -> Dataset:
-    tasks = list(load_tasks(load_config().tasks, "train").values())[:n]
+    params = load_config().tasks
+    tasks = list(load_tasks(params, "train").values())[:n]
     return Dataset.from_list(
         [
             {
-                "prompt": build_messages(t),
+                "prompt": messages_for(t, params),
                 "chosen": [{"role": "assistant", "content": get_kind("sql").format_answer(t.reference)}],
                 "rejected": [{"role": "assistant", "content": "SELECT * FROM " + t.schema.split()[2] + ";"}],
             }
@@ -54,20 +57,26 @@ def rate(settings: dict, data: Dataset) -> float:
         return len(data) / (time.perf_counter() - started)
 
 
+BASELINE = "TRL defaults (checkpointing on, prompt per answer)"
+VARIANTS = {
+    BASELINE: {"gradient_checkpointing": True, "share_prompt": False},
+    "gradient checkpointing off": {"gradient_checkpointing": False, "share_prompt": False},
+    "prompt once per pair": {"gradient_checkpointing": True, "share_prompt": True},
+    "both (the defaults now)": {},
+    "float32 weights": {"dtype": "float32"},
+    "reference forward each step": {"precompute_ref": False},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=16)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     data = pairs(args.pairs)
-    variants = {
-        "float32, precomputed reference": {"dtype": "float32", "precompute_ref": True},
-        "float32, reference each step": {"dtype": "float32", "precompute_ref": False},
-        "bfloat16, precomputed reference": {"dtype": "bfloat16", "precompute_ref": True},
-    }
-    rates = {name: rate(settings, data) for name, settings in variants.items()}
-    base = rates["float32, reference each step"]
+    rates = {name: rate(VARIANTS[name], data) for name in [BASELINE, *args.variants] if name in VARIANTS}
     for name, r in rates.items():
-        print(f"{name:34s} {r:6.2f} pairs/s  x{r / base:.2f} vs float32 with a reference forward each step")
+        print(f"{name:44s} {r:6.3f} pairs/s  x{r / rates[BASELINE]:.2f} vs {BASELINE}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from datasets import Dataset
+from transformers import TrainerCallback
 
 from .config import ModelParams, TrainParams
 from .layout import TRAINING_LOG
+from .progress import terminal_bar
+from .prompt_sharing import share_pair_prompts
 
 if TYPE_CHECKING:
     from .methods.trainers import Trainer
@@ -68,7 +71,8 @@ def common_trainer_args(
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=False,
         **_dtype_flags(model),
-        gradient_checkpointing=training.gradient_checkpointing,  # always passed: TRL defaults it to True
+        # always passed: TRL defaults it to True (transformers 5 calls it activation_checkpointing)
+        activation_checkpointing=training.gradient_checkpointing,
         **(hub_args or {}),
     )
 
@@ -113,12 +117,15 @@ def train_adapter(
         model = PeftModel.from_pretrained(model, str(previous_adapter), is_trainable=True)
     else:
         model = get_peft_model(model, lora_config(training))  # zero-initialised: the reference copy is the base model
+    if training.share_prompt and trainer_kind.pairs:
+        share_pair_prompts(model.get_base_model().base_model)
     train_rows = dataset.select_columns(list(trainer_kind.columns))
     common = common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed, hub_args=hub_args)
     args = trainer_kind.config(training, common, train_rows)
     trainer = _without_peft_card(trainer_kind.trainer_class())(
         model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
     )
+    trainer.add_callback(_TerminalProgress())
     if pin_to_base:
         # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
         set_peft_model_state_dict(trainer.model, load_peft_weights(str(previous_adapter)), adapter_name="default")
@@ -131,6 +138,28 @@ def train_adapter(
     history = trainer.state.log_history
     (output_dir / TRAINING_LOG).write_text(json.dumps(history, indent=1))
     return TrainResult(output_dir, history)
+
+
+class _TerminalProgress(TrainerCallback):
+    """Training steps with the last loss and reward margin on the terminal of a chain (`progress.terminal_bar`);
+    the notebook shows the Trainer's own bar."""
+
+    bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.bar = terminal_bar(total=state.max_steps, desc="training", unit="step")
+        self.bar.update(state.global_step)  # resumed from a checkpoint
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        shown = {"loss": "loss", "rewards/margins": "margin"}
+        if self.bar is not None and logs:
+            self.bar.set_postfix({name: logs[key] for key, name in shown.items() if key in logs}, refresh=False)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.bar.close()
 
 
 def _without_peft_card(trainer_class: type) -> type:

@@ -96,4 +96,5 @@ def test_gradient_checkpointing_parameter_reaches_the_trainer_both_ways(tiny_cfg
     cfg = tiny_cfg.replace(gradient_checkpointing=flag)
     rows = Dataset.from_list([{"prompt": "p", "completion": "c", "label": i % 2 == 0} for i in range(4)])
     common = common_trainer_args(cfg.model, cfg.training, tmp_path, len(rows), seed=0)
-    assert trainer.config(cfg.training, common, rows).gradient_checkpointing is flag
+    args = trainer.config(cfg.training, common, rows)
+    assert args.activation_checkpointing is flag and args.gradient_checkpointing is flag

@@ -23,6 +23,10 @@ class Trainer(ABC):
     columns: ClassVar[tuple[str, ...]]
     """Columns of the training rows it reads (the rest of a dataset is metadata)."""
 
+    pairs: ClassVar[bool] = False
+    """Its batches are [prompt + chosen; prompt + rejected] rows, whose prompts `codelutra_nb.prompt_sharing` can
+    run once."""
+
     @abstractmethod
     def trainer_class(self) -> type:
         """The TRL trainer class (imported lazily: TRL is slow to import)."""
@@ -49,6 +53,7 @@ class DPO(Trainer):
     """Preference pairs; with ``sft_weight`` > 0 the SFT loss on the chosen answer is added (CodeLutra's dual loss)."""
 
     columns = ("prompt", "chosen", "rejected")
+    pairs = True
 
     def __init__(self, sft_weight: float):
         self.sft_weight = sft_weight
