@@ -6,7 +6,8 @@
 Each method runs ``python -m codelutra_nb iterate`` for iterations 1..N in its own store ``OUT/<method>``: the
 SQL methods on the ``demo`` preset, plum and dstc on ``demo_python``; ``--set`` scales both down. Wall time and
 CPU time (user + system of the whole process tree) are recorded per method and iteration; a method that stops
-(e.g. no training rows at this scale) is recorded with its error and the next one runs. Writes
+(e.g. no training rows at this scale) is recorded with its error and the next one runs. The base model's
+evaluation (iteration 0) is computed once per preset and copied to the other methods' stores. Writes
 ``OUT/family.json`` and ``OUT/family.md`` (the `codelutra_nb.compare` table plus the times).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -47,6 +49,19 @@ def run_iteration(method: str, iteration: int, store: Path, assignments: list[st
     }
 
 
+def share_baseline(out: Path, method: str) -> None:
+    """Give ``method``'s store the base model's evaluation (iteration 0) of a method on the same preset, if one has
+    it: the same model, held-out set and seed give the same answers, so it is computed once per preset."""
+    store = out / method
+    if (store / "iter-0").exists():
+        return
+    for other in sorted(out.iterdir()):
+        if other != store and PRESET.get(other.name, "demo") == PRESET.get(method, "demo"):
+            if (other / "iter-0" / "metrics.json").exists():
+                shutil.copytree(other / "iter-0", store / "iter-0", ignore=shutil.ignore_patterns("notebooks"))
+                return
+
+
 def markdown(table) -> str:
     rows = [list(map(str, table.columns))] + [[str(v) for v in row] for row in table.itertuples(index=False)]
     return "\n".join("| " + " | ".join(r) + " |" for r in rows[:1] + [["---"] * len(rows[0])] + rows[1:])
@@ -66,6 +81,7 @@ def main() -> None:
         for iteration in range(1, args.iterations + 1):
             if any(r["method"] == method and r["iteration"] == iteration and r["ok"] for r in results):
                 continue
+            share_baseline(args.out, method)
             result = run_iteration(method, iteration, (args.out / method).resolve(), args.assignments)
             results.append(result)
             results_file.write_text(json.dumps(results, indent=1))

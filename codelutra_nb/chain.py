@@ -123,7 +123,10 @@ def _trained(cfg: LoopConfig, store: LocalStore, t: int) -> str:
 def _evaluated(cfg: LoopConfig, store: LocalStore, t: int) -> str:
     e = store.read_json(t, "metrics")["eval"]
     correct = round(e["accuracy"] * e["n"])
-    return f"M({t}) held-out accuracy {e['accuracy']:.1%} ({correct}/{e['n']}), executable {e['executable_rate']:.1%}"
+    text = f"M({t}) held-out accuracy {e['accuracy']:.1%} ({correct}/{e['n']}), executable {e['executable_rate']:.1%}"
+    if "unseen" in e:
+        text += f"; on databases never trained on {e['unseen']['accuracy']:.1%} / {e['unseen']['executable_rate']:.1%}"
+    return text
 
 
 _OUTCOMES: dict[str, tuple[str, Callable[[LoopConfig, LocalStore, int], str]]] = {

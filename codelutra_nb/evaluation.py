@@ -116,8 +116,7 @@ def summarize_by(records: Sequence[dict], key: str) -> dict[str, dict]:
     return {name: summarize(rs) for name, rs in sorted(groups.items())}
 
 
-def _group_numbers(records: Sequence[dict]) -> dict:
-    s = summarize(records)
+def _group_numbers(s: dict) -> dict:
     correct = s["categories"]["correct"]
     return {"n": s["n"], "correct": correct, "accuracy": s["accuracy"], "executable_rate": s["executable_rate"]}
 
@@ -125,11 +124,7 @@ def _group_numbers(records: Sequence[dict]) -> dict:
 def summarize_groups(records: Sequence[dict]) -> dict[str, dict]:
     """``{group: {"n", "correct", "accuracy", "executable_rate"}}`` per group (``db_id``: the task's `Task.group`;
     SQL: the database); empty when the tasks have no groups."""
-    groups: dict[str, list[dict]] = {}
-    for r in records:
-        if r.get("db_id") is not None:
-            groups.setdefault(str(r["db_id"]), []).append(r)
-    return {name: _group_numbers(rs) for name, rs in sorted(groups.items())}
+    return {name: _group_numbers(s) for name, s in summarize_by(records, "db_id").items()}
 
 
 def summarize_unseen(records: Sequence[dict], seen: set[str]) -> dict | None:
@@ -138,7 +133,7 @@ def summarize_unseen(records: Sequence[dict], seen: set[str]) -> dict | None:
     unseen = [r for r in records if r.get("db_id") is not None and str(r["db_id"]) not in seen]
     if not unseen:
         return None
-    return {"groups": sorted({str(r["db_id"]) for r in unseen}), **_group_numbers(unseen)}
+    return {"groups": sorted({str(r["db_id"]) for r in unseen}), **_group_numbers(summarize(unseen))}
 
 
 def metrics_table(history: Sequence[dict]):

@@ -1,10 +1,10 @@
 """Stage 1 engine: K candidate programs per question from M(t-1).
 
 `Sampler` is the interface and `SAMPLERS` the registry the ``sampler``
-parameter names. `TransformersSampler` batches sequences of many questions into
-each ``generate`` call (one question per call ran at 29 tok/s with the embedded
-model here, sixteen at 126 tok/s). `VLLMSampler` is the GPU backend; vLLM is
-imported only when it is chosen.
+parameter names. `TransformersSampler` batches sequences of many questions
+(one question per call ran at 29 tok/s with the embedded model here, sixteen at
+126 tok/s) and drops each finished sequence from its batch (`decode`).
+`VLLMSampler` is the GPU backend; vLLM is imported only when it is chosen.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Protocol
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .config import ModelParams
 from .errors import ConfigError
@@ -55,7 +54,7 @@ class Sampler(Protocol):
 
 
 class TransformersSampler:
-    """Generation with ``model.generate``, sequences of several questions per batch, sorted by prompt length."""
+    """Generation with transformers (`decode`), sequences of several questions per batch, sorted by prompt length."""
 
     def __init__(self, model, tokenizer, batch_size: int = 16, progress: bool = True, desc: str = "sampling"):
         self.model, self.tokenizer = model, tokenizer
@@ -75,9 +74,6 @@ class TransformersSampler:
         jobs = [(i, j) for i in range(len(prompts)) for j in range(settings.n)]
         order = sorted(range(len(jobs)), key=lambda k: len(prompts[jobs[k][0]]))
         results: list[list[str]] = [[""] * settings.n for _ in prompts]
-        sample_args = (
-            {} if settings.greedy else {"temperature": settings.temperature, "top_p": settings.top_p, "top_k": 0}
-        )
         torch.manual_seed(seed)
         device = next(self.model.parameters()).device
         bar = progress_bar(total=len(jobs), desc=self.desc, unit="seq", disable=not self.progress, mininterval=2.0)
@@ -86,19 +82,8 @@ class TransformersSampler:
             enc = tok(
                 [prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True, add_special_tokens=False
             ).to(device)
-            prompt_len = enc["input_ids"].shape[1]
-            stopping = [_CodeComplete(tok, prompt_len, settings.stop)] if settings.stop else []
             with torch.inference_mode():
-                out = self.model.generate(
-                    **enc,
-                    do_sample=not settings.greedy,
-                    max_new_tokens=settings.max_new_tokens,
-                    pad_token_id=tok.pad_token_id,
-                    eos_token_id=_stop_ids(tok),
-                    stopping_criteria=StoppingCriteriaList(stopping),
-                    **sample_args,
-                )
-            texts = tok.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+                texts = decode(self.model, tok, enc, settings)
             for k, text in zip(batch, texts):
                 i, j = jobs[k]
                 results[i][j] = text
@@ -160,21 +145,65 @@ def make_sampler(
     return SAMPLERS[backend].create(model, adapter, batch_size=batch_size, desc=desc)
 
 
-class _CodeComplete(StoppingCriteria):
-    """Per-row stop once the generated text holds a complete program (``complete(text)`` is true)."""
+def decode(model, tokenizer, batch: dict[str, torch.Tensor], settings: GenerationSettings) -> list[str]:
+    """One completion per row of the left-padded ``batch``, as ``model.generate`` decodes it (temperature, top_p,
+    the end-of-turn ids, ``settings.stop``), except that finished sequences leave the batch.
 
-    def __init__(self, tokenizer, prompt_len: int, complete: Callable[[str], bool]):
-        self.tokenizer, self.prompt_len, self.complete = tokenizer, prompt_len, complete
-        self.done: torch.Tensor | None = None
+    ``generate`` keeps computing every row until the last one ends, and on a CPU a row costs the same whether it
+    is finished or not: with one rambling answer among sixteen, fifteen finished rows run to ``max_new_tokens``
+    too. Here the finished rows are dropped from the batch and from the KV cache (`DynamicCache.batch_select_indices`),
+    as soon as a quarter of the rows have finished (each drop copies the cache).
+    Greedy decoding gives ``generate``'s tokens (tests/test_sampling.py).
+    """
+    from transformers import DynamicCache, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        if self.done is None:
-            self.done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        rows = (~self.done).nonzero().flatten().tolist()
-        texts = self.tokenizer.batch_decode(input_ids[rows, self.prompt_len :], skip_special_tokens=True)
-        for row, text in zip(rows, texts):
-            self.done[row] = self.complete(text)
-        return self.done.clone()
+    warpers = LogitsProcessorList()  # as generate builds them: only those that change the scores
+    if not settings.greedy and settings.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(settings.temperature))
+    if not settings.greedy and settings.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(settings.top_p))
+    ends = set(_stop_ids(tokenizer))
+    mask = batch["attention_mask"]
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=cache,
+        logits_to_keep=1,
+    ).logits[:, -1]
+    position = positions[:, -1:] + 1
+    live = list(range(mask.size(0)))  # the sequence of each row still in the batch
+    tokens: list[list[int]] = [[] for _ in live]
+    ended: set[int] = set()  # rows whose sequence ended, until they are dropped
+    for step in range(settings.max_new_tokens):
+        scores = warpers(None, logits.float())
+        picked = scores.argmax(-1) if settings.greedy else torch.multinomial(scores.softmax(-1), 1).squeeze(1)
+        for row, (sequence, token) in enumerate(zip(live, picked.tolist())):
+            if row in ended:
+                continue
+            if token in ends:
+                ended.add(row)
+                continue
+            tokens[sequence].append(token)
+            text = tokenizer.decode(tokens[sequence], skip_special_tokens=True) if settings.stop else ""
+            if settings.stop is not None and settings.stop(text):
+                ended.add(row)
+        if len(ended) == len(live) or step == settings.max_new_tokens - 1:
+            break
+        if 4 * len(ended) >= len(live):  # dropping rows copies the cache: once a quarter of the rows ended
+            keep = [row for row in range(len(live)) if row not in ended]
+            index = torch.tensor(keep, device=mask.device)
+            cache.batch_select_indices(index)
+            mask, picked, position = mask[index], picked[index], position[index]
+            live, ended = [live[k] for k in keep], set()
+        mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+        logits = model(
+            input_ids=picked[:, None], attention_mask=mask, position_ids=position, past_key_values=cache
+        ).logits[:, -1]
+        position = position + 1
+    return [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
 
 
 def _stop_ids(tokenizer) -> list[int]:

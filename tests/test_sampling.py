@@ -1,8 +1,8 @@
 import torch
 
-from codelutra_nb.kinds import get_kind
+from codelutra_nb.config import load_config
 from codelutra_nb.models import load_policy, load_tokenizer
-from codelutra_nb.sampling import GenerationSettings, TransformersSampler, _CodeComplete
+from codelutra_nb.sampling import GenerationSettings, TransformersSampler, decode
 
 CONVERSATIONS = [
     [{"role": "user", "content": f"Write an SQLite query that answers: question {i}?" + " pad" * i}] for i in range(5)
@@ -32,13 +32,29 @@ def test_batches_span_questions_and_keep_their_order(tiny_cfg):
     assert batched == alone
 
 
-def test_code_complete_criterion_stops_each_row_independently(tiny_model_dir):
-    from transformers import AutoTokenizer
+def _left_padded_batch(tok, conversations):
+    tok.padding_side = "left"
+    prompts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    return tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    texts = ["SELECT a FROM t; and then", "SELECT a FROM", "no code here at all"]
-    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(map(len, ids))
-    batch = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i in ids])
-    stop = _CodeComplete(tok, prompt_len=0, complete=get_kind("sql").code_complete)
-    assert stop(batch, None).tolist() == [True, False, False]
+
+def test_decode_is_generate_with_finished_rows_dropped(embedded_dir):
+    """Greedy `decode` gives generate's tokens, each row cut where ``stop`` holds, and finished rows leave the batch
+    (the embedded model: the tiny random one answers every prompt alike)."""
+    params = load_config("demo", base_model=str(embedded_dir), dtype="float32").model
+    model, tok = load_policy(params, None), load_tokenizer(params)
+    questions = ["Count the rows of table t.", "Name three colours.", "What is 2 + 2?", "Say hello.", "List primes."]
+    batch = _left_padded_batch(tok, [[{"role": "user", "content": q}] for q in questions])
+    with torch.inference_mode():
+        full = model.generate(**batch, do_sample=False, max_new_tokens=12, pad_token_id=tok.pad_token_id)
+    rows = full[:, batch["input_ids"].shape[1] :]
+    cuts = [3, 6, 9, 12, 12]  # rows end at different steps; the last two run to max_new_tokens
+    expected = [tok.decode(row[:cut], skip_special_tokens=True) for row, cut in zip(rows, cuts)]
+    targets = {text for text, cut in zip(expected, cuts) if cut < 12}
+    sizes = []
+    model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    settings = GenerationSettings(1, 1.0, 1.0, 12, greedy=True, stop=lambda text: text in targets)
+    with torch.inference_mode():
+        assert decode(model, tok, batch, settings) == expected
+    # prefill + 11 steps; ended rows leave once they are a quarter of the batch: 2 of 5 after step 5, 1 of 3 after 8
+    assert sizes == [5] * 6 + [3] * 3 + [2] * 3
