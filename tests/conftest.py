@@ -32,6 +32,7 @@ TINY_PARAMS = dict(
     eval_max_new_tokens=8,
     train_limit=4,
     eval_limit=3,
+    pairs_per_task=2,
     max_length=256,
     train_batch_size=2,
     workers=1,

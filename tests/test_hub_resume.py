@@ -233,6 +233,7 @@ def uninterrupted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         eval_max_new_tokens=8,
         train_limit=1,
         eval_limit=3,
+        pairs_per_task=2,
         max_length=256,
         train_batch_size=1,
         workers=1,
