@@ -187,9 +187,9 @@ def decode(model, tokenizer, batch: dict[str, torch.Tensor], settings: Generatio
                 ended.add(row)
                 continue
             tokens[sequence].append(token)
-            text = tokenizer.decode(tokens[sequence], skip_special_tokens=True) if settings.stop else ""
-            if settings.stop is not None and settings.stop(text):
-                ended.add(row)
+            if settings.stop is not None:
+                if settings.stop(tokenizer.decode(tokens[sequence], skip_special_tokens=True)):
+                    ended.add(row)
         if len(ended) == len(live) or step == settings.max_new_tokens - 1:
             break
         if 4 * len(ended) >= len(live):  # dropping rows copies the cache: once a quarter of the rows ended

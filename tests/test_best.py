@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import pytest
 from hub_server import USER, serving
+from micro_model import micro_llama
 
 from codelutra_nb import layout, stages
 from codelutra_nb.best import best_of, iteration_report, report, start_line, versus
@@ -304,23 +305,6 @@ def test_stop_when_worse_is_a_documented_run_parameter_off_by_default():
 # -- the Hub: branch best ----------------------------------------------------------------------------------------------
 
 
-def _tiny_model():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config)
-
-
 def _adapter_of_iteration(t: int):
     """Saves a LoRA adapter whose weights are ``t`` everywhere (``t`` tells which iteration a download is)."""
 
@@ -328,7 +312,7 @@ def _adapter_of_iteration(t: int):
         import torch
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(_tiny_model(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+        model = get_peft_model(micro_llama(), LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
         with torch.no_grad():
             for name, param in model.named_parameters():
                 if "lora_" in name:
@@ -342,7 +326,7 @@ def _best_weights() -> float:
     """The iteration whose adapter ``PeftModel.from_pretrained(repo, revision="best")`` loads."""
     from peft import PeftModel
 
-    model = PeftModel.from_pretrained(_tiny_model(), MODEL_REPO, revision=layout.BEST_BRANCH)
+    model = PeftModel.from_pretrained(micro_llama(), MODEL_REPO, revision=layout.BEST_BRANCH)
     values = {float(v.flatten()[0]) for k, v in model.state_dict().items() if "lora_" in k}
     assert len(values) == 1
     return values.pop()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from hub_server import READ_TOKEN, USER, HubServer, closed_port_url, configure_clients, forget_clients, serving
+from micro_model import micro_llama
 
 from codelutra_nb.config import load_config
 from codelutra_nb.errors import StoreError
@@ -34,23 +35,6 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
         yield server
 
 
-def _tiny_model():
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    return LlamaForCausalLM(config)
-
-
 def _lora_config():
     from peft import LoraConfig
 
@@ -62,7 +46,7 @@ def _save_adapter(path: Path, iteration: int) -> dict:
     import torch
     from peft import get_peft_model
 
-    model = get_peft_model(_tiny_model(), _lora_config())
+    model = get_peft_model(micro_llama(), _lora_config())
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_" in name:
@@ -233,7 +217,7 @@ def test_peft_loads_each_iteration_from_its_branch(pushed: Pushed) -> None:
     from peft import PeftModel
 
     for revision, t in (("iter-1", 1), ("iter-2", 2), ("main", 2)):
-        model = PeftModel.from_pretrained(_tiny_model(), MODEL_REPO, revision=revision)
+        model = PeftModel.from_pretrained(micro_llama(), MODEL_REPO, revision=revision)
         state = {k: v for k, v in model.state_dict().items() if "lora_" in k}
         assert state.keys() == pushed.weights[t].keys()
         for key, value in pushed.weights[t].items():
@@ -405,7 +389,7 @@ def _dpo_trainer(store: HubStore, output_dir: Path, max_steps: int):
         **store.trainer_hub_args(1),
     )
     return DPOTrainer(
-        model=get_peft_model(_tiny_model(), _lora_config()),
+        model=get_peft_model(micro_llama(), _lora_config()),
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=_word_tokenizer(),
