@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import LoopConfig
+from .errors import StoreError
 from .evaluation import summarize
 from .jsonl import read_jsonl
 from .kernels import StageKernel
@@ -78,6 +79,7 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
                 )
             except BaseException:
                 say(f"✗ {name} failed after {_duration(time.perf_counter() - started)}; its notebook: {out}")
+                _flush_after_failure(store)
                 raise
             finally:
                 kernel.close_clients()
@@ -88,10 +90,19 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
             if kernel_per_stage:
                 kernel.stop()
                 kernel = None
+        store.flush()  # the small artifacts that waited for a commit (timings, notebooks)
     finally:
         if kernel is not None:
             kernel.stop()
     return executed
+
+
+def _flush_after_failure(store: LocalStore) -> None:
+    """Push what the stages before a failed one left waiting, without hiding the failure if that fails too."""
+    try:
+        store.flush()
+    except StoreError as err:
+        say(f"✗ {err}")
 
 
 def _sampled(cfg: LoopConfig, store: LocalStore, t: int) -> str:

@@ -100,7 +100,20 @@ class RunParams(Section):
         "Hub dataset repo (namespace/name) for preference data, samples and "
         "metrics; null keeps them in store_dir only.",
     )
-    hub_private: bool = param(True, "Create missing Hub repos as private.")
+    hub_private: bool = param(
+        True,
+        "Create missing Hub repos as private; an existing public repo is refused unless hub_allow_public is true.",
+    )
+    hub_allow_public: bool = param(False, "Push to an existing public Hub repo even though hub_private is true.")
+    hub_shards_per_commit: int = param(
+        16,
+        "Checkpoint shards pushed to the Hub together in one commit (the Hub allows about 128 commits per repo and "
+        "hour); a stage's finished artifact goes with the shards still waiting.",
+        gt=0,
+    )
+    hub_push_minutes: float = param(
+        10.0, "Push waiting checkpoint shards at least this often, however few (minutes).", gt=0
+    )
     shard_size: int = param(32, "Questions per checkpointed shard of sampling and verification.", gt=0)
 
 

@@ -4,73 +4,126 @@ Layout (``<t>`` is the iteration):
 
 - dataset repo (``dataset_repo``): ``iter-<t>/samples.jsonl``, ``iter-<t>/verdicts.jsonl``, ``iter-<t>/metrics.json``,
   any other file artifact as ``iter-<t>/<file>``, folders as ``iter-<t>/<folder>/...`` (``notebooks``), checkpoint
-  shards as ``iter-<t>/samples.shards/00003.jsonl``, and the preference pairs twice: ``iter-<t>/preferences/*.parquet``
-  (the ``train`` split of config ``iter-<t>``, declared in the card, so ``load_dataset(repo, "iter-2")`` works) and
-  ``iter-<t>/preferences/save_to_disk/`` (the local artifact folder as it was written, pulled back byte for byte).
+  shards as ``iter-<t>/samples.shards/00003.jsonl`` while their stage runs, and the preference pairs twice:
+  ``iter-<t>/preferences/*.parquet`` (the ``train`` split of config ``iter-<t>``, declared in the card, so
+  ``load_dataset(repo, "iter-2")`` works) and ``iter-<t>/preferences/save_to_disk/`` (the local artifact folder as it
+  was written, pulled back byte for byte).
 - model repo (``model_repo``): the adapter of iteration t at the root of branch ``iter-<t>`` (so
   ``PeftModel.from_pretrained(base, repo, revision="iter-2")`` works) and the latest adapter also on ``main``, whose
   README is the model card with a metrics table over all iterations. Branch ``best`` (`layout.BEST_BRANCH`) is the
   commit of the best iteration's adapter (``revision="best"``), moved when a later iteration becomes best; there is
   none while the base model is best.
 
-Every artifact is written locally first (atomically, by `LocalStore`) and pushed in one commit once complete, so
-the Hub never holds half an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which
-only grows (one executed notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the
-repo's first commit (no adapter files), so it holds an adapter only once the adapter's commit has landed.
+**Commits.** The Hub takes about 128 commits per repo and hour. Every artifact is written locally first
+(atomically, by `LocalStore`); the dataset repo then gets what iteration t holds locally and the Hub lacks, in one
+commit: checkpoint shards once ``shards_per_commit`` of them wait or ``push_minutes`` passed, and a stage's finished
+artifact together with its shards' removal (the shards were only a resume point) and the small artifacts that wait
+for the next commit (`DEFERRED`: timings, executed notebooks, per-question evaluation). `flush` (the chain's last
+step) and `sync` (in every `preflight`) push whatever still waits, in one commit. A 429 keeps the work locally and
+says when the Hub takes commits again; the next commit, `flush` or preflight pushes it. So the Hub never holds half
+an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which only grows (one executed
+notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the repo's first commit (no
+adapter files), so it holds an adapter only once the adapter's commit has landed.
+
+**Requests.** A store lists the dataset repo once (recursively) and the model repo's branches once, and keeps both up
+to date with its own commits; `refresh` forgets them (another process pushed). ``whoami`` is asked once per process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi, constants, get_token
+from huggingface_hub import (
+    CommitInfo,
+    CommitOperationAdd,
+    CommitOperationDelete,
+    DatasetCard,
+    HfApi,
+    constants,
+    get_token,
+)
 from huggingface_hub.errors import (
     HfHubHTTPError,
-    OfflineModeIsEnabled,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.hf_api import RepoFile, RepoFolder
+from huggingface_hub.hf_api import RepoFile
 
 from . import __version__, layout
-from .cards import dataset_card, model_card
+from .cards import KNOWN_BASE_MODELS, dataset_card, hub_base_model_id, model_card
 from .errors import StoreError
-from .layout import ARTIFACTS, MODEL_ARTIFACTS, PREFERENCES_SAVED
+from .hub_errors import NETWORK_ERRORS, HubRateLimited, describe, hub_errors, status_of
+from .layout import ARTIFACTS, MODEL_ARTIFACTS, PREFERENCES_SAVED, SHARDED_ARTIFACTS
+from .progress import say
 from .store import LocalStore
 
 # Folders that grow over several publishes, possibly from different machines (one executed notebook per stage):
 # a push adds and updates files but deletes none. Other folders are replaced as a whole (no stale parquet shard).
 ADDITIVE_FOLDERS = ("notebooks",)
+DEFERRED = ("timings", "notebooks", "evaluation")
+"""Small artifacts that wait for the next commit of their iteration (or `HubStore.flush`) instead of making one."""
 MAX_PARQUET_SHARD_BYTES = 500 * 1000 * 1000
-_NETWORK_ERRORS = (httpx2.TransportError, OfflineModeIsEnabled)
 # Files of the model repo that are not part of an adapter.
 _REPO_FILES = (".gitattributes", "README.md")
+_CARD = "README.md"
+_DATASETS_CACHE = re.compile(r"cache-[^/]*\.arrow")  # what `Dataset.map` adds to a folder it was loaded from
+_WHOAMI: dict[tuple[str, str], dict[str, Any]] = {}  # (endpoint, token) -> whoami answer, asked once per process
+_BASE_MODELS_SEEN: set[tuple[str, str]] = set()  # (endpoint, model id) found on the Hub
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """What the Hub says a file is: its git blob id (regular files) or its sha256 (LFS / Xet files)."""
+
+    git: str | None = None
+    sha256: str | None = None
+
+    @staticmethod
+    def of(data: bytes) -> _Blob:
+        return _Blob(_git_blob_id(data), hashlib.sha256(data).hexdigest())
+
+    def same(self, data: bytes) -> bool:
+        if self.sha256 is not None:
+            return self.sha256 == hashlib.sha256(data).hexdigest()
+        return self.git == _git_blob_id(data)
+
+
+def _git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 class HubStore(LocalStore):
-    """`LocalStore` in ``root`` plus a copy of every artifact on the Hub (see the module docstring for the layout).
+    """`LocalStore` in ``root`` plus a copy of every artifact on the Hub (see the module docstring).
 
     Args:
         root: Local folder, as for `LocalStore`; the working copy and cache of the Hub copy.
         model_repo: ``namespace/name`` of the model repo for adapters; None keeps adapters local.
         dataset_repo: ``namespace/name`` of the dataset repo for the other artifacts; None keeps them local.
-        private: Create missing repos as private.
+        private: Create missing repos as private, and refuse an existing public one (unless ``allow_public``).
+        allow_public: Push to an existing public repo although ``private`` is set.
+        shards_per_commit: Checkpoint shards pushed together in one commit.
+        push_minutes: Push waiting shards at least this often (minutes).
         token: Hub token; None uses huggingface_hub's own (``HF_TOKEN``, or what ``login()`` saved).
         endpoint: Hub URL; None uses ``HF_ENDPOINT`` or https://huggingface.co.
         params: The run's parameters (`LoopConfig.to_dict()`), shown in the model card.
         base_model: The base model (the ``base_model`` parameter), for the model card's ``base_model``.
     """
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    """What ``push_minutes`` is measured on (a test may set a fake clock)."""
 
     def __init__(
         self,
@@ -79,6 +132,9 @@ class HubStore(LocalStore):
         model_repo: str | None,
         dataset_repo: str | None,
         private: bool = True,
+        allow_public: bool = False,
+        shards_per_commit: int = 16,
+        push_minutes: float = 10.0,
         token: str | None = None,
         endpoint: str | None = None,
         params: Mapping[str, Any] | None = None,
@@ -99,12 +155,17 @@ class HubStore(LocalStore):
         self.model_repo = model_repo
         self.dataset_repo = dataset_repo
         self.private = private
+        self.allow_public = allow_public
+        self.shards_per_commit = shards_per_commit
+        self.push_minutes = push_minutes
         self.params = dict(params) if params is not None else None
         self.base_model = base_model or (params or {}).get("base_model")
         self._token = token
         self.api = HfApi(endpoint=endpoint, token=token, library_name="codelutra_nb", library_version=__version__)
-        self._shards: dict[tuple[int, str], set[int]] = {}
-        self._created: set[tuple[str, str]] = set()
+        self._waiting_shards = 0
+        self._last_push = self.clock()
+        self._blocked_until = 0.0  # time.time() before which a rate-limited repo takes no commit from us
+        self.refresh()
 
     @property
     def endpoint(self) -> str:
@@ -116,13 +177,21 @@ class HubStore(LocalStore):
             f"endpoint={self.endpoint!r})"
         )
 
+    def refresh(self) -> None:
+        """Forget what this store knows of the repos (another process pushed); the next use lists them again."""
+        self._listing: dict[str, _Blob] | None = None  # dataset repo, main
+        self._refs: dict[str, str] | None = None  # model repo: branch -> head commit
+        self._trees: dict[str, dict[str, _Blob]] = {}  # model repo: branch -> files
+        self._root_commit: str | None = None
+
     # -- checks before long stages --------------------------------------------------------------------------------
     def preflight(self, sync: bool = True) -> dict[str, Any]:
         """Fail fast, before hours of sampling, if the Hub cannot take the artifacts; create missing repos.
 
-        Checks that a token is set and valid, that the endpoint answers, that the token may write, and creates the
-        repos (private if ``private``). With ``sync``, pushes finished local artifacts that the Hub lacks (e.g. a
-        push that failed when the network dropped). Returns the ``whoami`` answer.
+        Checks that a token is set and valid, that the endpoint answers, that the token may write, that
+        ``base_model`` is a model on the Hub (it goes into the model card), creates the repos (private if
+        ``private``) and refuses an existing public one when ``private`` is set. With ``sync``, pushes what the Hub
+        lacks (a push that failed or was rate-limited). Returns the ``whoami`` answer.
         """
         super().preflight()
         token = self._resolved_token()
@@ -138,56 +207,106 @@ class HubStore(LocalStore):
                 f"HF_HUB_OFFLINE is set, so {self._repos_text()} cannot be reached. Unset HF_HUB_OFFLINE "
                 "(and TRANSFORMERS_OFFLINE), or unset hub_model_repo / hub_dataset_repo to stay local."
             )
+        me = self._whoami(token)
+        for repo_id, repo_type in self._repos():
+            if not _can_write(me, repo_id, repo_type):
+                raise StoreError(self._no_write_text(me, repo_id, repo_type))
+        self._check_base_model()
+        for repo_id, repo_type in self._repos():
+            self._check_repo(repo_id, repo_type)
+        self.refresh()
+        if sync:
+            self.sync()
+        return me
+
+    def _whoami(self, token: str) -> dict[str, Any]:
+        key = (self.endpoint, token)
+        if key in _WHOAMI:
+            return _WHOAMI[key]
         try:
             me = self.api.whoami(token=token)
-        except _NETWORK_ERRORS as err:
+        except NETWORK_ERRORS as err:
             raise StoreError(
                 f"Cannot reach the Hugging Face Hub at {self.endpoint} ({type(err).__name__}: {err}). The network is "
                 "down or HF_ENDPOINT points to the wrong address. Fix it before starting: the stages push every "
                 "artifact there, and would otherwise fail only after hours of work."
             ) from err
         except HfHubHTTPError as err:
-            if _status(err) == 401:
+            if status_of(err) == 401:
                 raise StoreError(
                     f"The Hugging Face token from {self._token_source()} is invalid or expired (401 from "
                     f"{self.endpoint}). Create a token with write access at https://huggingface.co/settings/tokens "
                     "and set HF_TOKEN, or run `huggingface_hub.login()` (`notebook_login()` in a notebook)."
                 ) from err
-            raise StoreError(
-                f"The Hub at {self.endpoint} answered {_status(err)} to the token check: {err}. "
-                "Retry later, or check HF_ENDPOINT."
-            ) from err
-        for repo_id, repo_type in self._repos():
-            if not _can_write(me, repo_id):
-                raise StoreError(self._no_write_text(me, repo_id, repo_type))
-            with self._hub_errors(f"creating {repo_type} repo {repo_id}", repo_id, repo_type):
-                self._created.discard((repo_id, repo_type))
-                self._ensure_repo(repo_id, repo_type)
-        if sync:
-            self.sync()
+            repo_id, repo_type = self._repos()[0]
+            raise StoreError(describe(err, "the token check (whoami)", repo_id, repo_type)) from err
+        _WHOAMI[key] = me
         return me
 
+    def _check_base_model(self) -> None:
+        """`StoreError` if ``base_model`` looks like a Hub id that the Hub does not know (the card would name it)."""
+        model_id = hub_base_model_id(self.base_model)
+        if not self.model_repo or model_id is None or model_id in KNOWN_BASE_MODELS.values():
+            return
+        if (self.endpoint, model_id) in _BASE_MODELS_SEEN:
+            return
+        with hub_errors(f"looking up base_model {model_id}", model_id, "model", self.endpoint):
+            try:
+                self.api.model_info(model_id)
+            except RepositoryNotFoundError as err:
+                raise StoreError(
+                    f"base_model={self.base_model!r} is not a model on the Hub at {self.endpoint} "
+                    f"({status_of(err)}), or the token cannot see it. Fix the spelling (namespace/name, e.g. "
+                    "'Qwen/Qwen2.5-Coder-7B-Instruct'), or give a local folder; the model card names this model."
+                ) from err
+        _BASE_MODELS_SEEN.add((self.endpoint, model_id))
+
+    def _check_repo(self, repo_id: str, repo_type: str) -> None:
+        """Create a missing repo (private if ``private``); refuse an existing public one when ``private`` is set."""
+        with hub_errors(f"checking {repo_type} repo {repo_id}", repo_id, repo_type, self.endpoint):
+            try:
+                info = self.api.repo_info(repo_id, repo_type=repo_type)
+            except RepositoryNotFoundError:
+                self.api.create_repo(repo_id, repo_type=repo_type, private=self.private, exist_ok=True)
+                return
+        if self.private and not info.private and not self.allow_public:
+            raise StoreError(
+                f"The {repo_type} repo {repo_id} exists and is public, but hub_private is true: the run's artifacts "
+                f"would be readable by anyone. Make it private (`HfApi().update_repo_settings({repo_id!r}, "
+                f"private=True, repo_type={repo_type!r})`, or its Settings page on the Hub), pick another repo, or set "
+                "hub_allow_public: true to publish there on purpose."
+            )
+
     def sync(self) -> list[tuple[int, str]]:
-        """Push every finished local artifact and shard that the Hub lacks; returns what was pushed."""
+        """Push every finished local artifact and shard that the Hub lacks, in one dataset commit; returns them."""
         pushed: list[tuple[int, str]] = []
-        for t in self.iterations():
-            for artifact in ARTIFACTS:
-                if self._repo_for(artifact) is None:
-                    continue
-                if artifact not in MODEL_ARTIFACTS:
-                    for index in self._local_shards(t, artifact):
-                        if index not in self._remote_shards(t, artifact):
-                            self._publish_shard(t, artifact, index, self.shard_path(t, artifact, index))
-                            pushed.append((t, f"{artifact} shard {index}"))
-                if super().has(t, artifact) and not self._remote_files(t, artifact)[1]:
-                    self._publish(t, artifact, self.path(t, artifact))
-                    pushed.append((t, artifact))
-        best = self.read_best()  # a branch move that failed is retried once the adapter is up
-        if best is not None and self.model_repo:
-            t = int(best["iteration"])
-            if t == 0 or self._remote_files(t, "adapter")[1]:
-                self._publish_best(best)
+        if self.dataset_repo:
+            with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
+                ops, labels = [], []
+                for t in self.iterations():
+                    more, what = self._iteration_ops(t, Path(scratch))
+                    ops += more
+                    labels += [(t, w) for w in what]
+                with self._kept_locally(self._what(labels, start=True), self.root):
+                    if self._commit_dataset(ops, labels, _message(labels), force=True):
+                        pushed += labels
+        if self.model_repo:
+            local = [t for t in self.iterations() if self.path(t, "adapter").exists()]
+            for t in local[-2:]:  # earlier adapters were synced by the preflights of the iterations after them
+                if not self._remote_files(t, "adapter")[1]:
+                    self._publish(t, "adapter", self.path(t, "adapter"))
+                    pushed.append((t, "adapter"))
+            best = self.read_best()  # a branch move that failed is retried once the adapter is up
+            if best is not None:
+                t = int(best["iteration"])
+                if t == 0 or self._remote_files(t, "adapter")[1]:
+                    self._publish_best(best)
         return pushed
+
+    def flush(self) -> list[tuple[int, str]]:
+        """Push everything still waiting (shards, `DEFERRED` artifacts) now; the chain's last step."""
+        self.refresh()
+        return self.sync()
 
     # -- LocalStore interface -------------------------------------------------------------------------------------
     def has(self, iteration: int, artifact: str) -> bool:
@@ -206,62 +325,61 @@ class HubStore(LocalStore):
         """Iterations with a finished copy of ``artifact`` locally or on the Hub, ascending."""
         return sorted(set(super().iterations_with(artifact)) | set(self._remote_iterations(artifact)))
 
-    # -- training checkpoints (pushed by the Trainer itself) --------------------------------------------------------
-    def trainer_hub_args(self, iteration: int) -> dict[str, Any]:
-        """Trainer config keywords that push each checkpoint to `layout.checkpoint_branch` as it is saved.
+    # -- training checkpoints ---------------------------------------------------------------------------------------
+    def trainer_callbacks(self, iteration: int) -> list:
+        """A `CheckpointPusher` that pushes each checkpoint to `layout.checkpoint_branch` as it is saved.
 
-        With ``hub_strategy="checkpoint"`` the Trainer uploads the latest checkpoint (adapter, optimizer, scheduler,
-        RNG and trainer state) to ``last-checkpoint/`` of that branch at every save; `pull_trainer_checkpoint` gets it
-        back on a fresh machine. Creates the branch (from the repo's first commit) if needed. Empty without a
-        model repo.
+        Every save puts the checkpoint (adapter, optimizer, scheduler, RNG and trainer state) in
+        `layout.LAST_CHECKPOINT` of that branch, in one commit; `pull_trainer_checkpoint` gets it back on a fresh
+        machine. Creates the branch (from the repo's first commit) if needed. Empty without a model repo.
         """
+        from .checkpoint_push import CheckpointPusher
+
         if not self.model_repo:
-            return {}
-        branch = layout.checkpoint_branch(iteration)
+            return []
+        repo, branch = self.model_repo, layout.checkpoint_branch(iteration)
         self._ensure_branch(branch)
-        return {
-            "push_to_hub": True,
-            "hub_model_id": self.model_repo,
-            "hub_strategy": "checkpoint",
-            "hub_revision": branch,
-            "hub_private_repo": self.private,
-            "hub_always_push": True,
-            "hub_token": self._token,
-        }
+        action = f"pushing a training checkpoint to {repo}@{branch}"
+        return [CheckpointPusher(self.api, repo, branch, describe=lambda err: describe(err, action, repo, "model"))]
 
     def pull_trainer_checkpoint(self, iteration: int, dest: str | Path) -> Path | None:
-        """Download the last checkpoint the Trainer pushed for iteration t into ``dest``; None if there is none.
+        """Download the last checkpoint pushed for iteration t into ``dest``; None if there is none.
 
         Pass the returned folder as ``trainer.train(resume_from_checkpoint=str(path))``.
         """
         if not self.model_repo:
             return None
         branch = layout.checkpoint_branch(iteration)
-        state = "last-checkpoint/trainer_state.json"
-        with self._hub_errors(
-            f"pulling the last training checkpoint of iteration {iteration}", self.model_repo, "model"
-        ):
+        if branch not in self._branches():
+            return None
+        state = f"{layout.LAST_CHECKPOINT}/trainer_state.json"
+        with self._errors(f"pulling the last training checkpoint of iteration {iteration}", self.model_repo, "model"):
             try:
                 if not self.api.file_exists(self.model_repo, state, revision=branch):
                     return None
                 folder = self.api.snapshot_download(
-                    self.model_repo, revision=branch, local_dir=str(dest), allow_patterns=["last-checkpoint/*"]
+                    self.model_repo,
+                    revision=branch,
+                    local_dir=str(dest),
+                    allow_patterns=[f"{layout.LAST_CHECKPOINT}/*"],
                 )
             except (RepositoryNotFoundError, RevisionNotFoundError):
                 return None
-        return Path(folder) / "last-checkpoint"
+        return Path(folder) / layout.LAST_CHECKPOINT
 
     def drop_trainer_checkpoints(self, iteration: int) -> None:
         """Delete `layout.checkpoint_branch` (optimizer states included) once iteration t's adapter is on the Hub."""
-        if not self.model_repo or layout.checkpoint_branch(iteration) not in self._branches():
+        branch = layout.checkpoint_branch(iteration)
+        if not self.model_repo or branch not in self._branches():
             return
         if not self.has(iteration, "adapter"):
             raise StoreError(
                 f"Iteration {iteration}'s training checkpoints are the only way to resume its training "
                 "until its adapter is pushed; publish the adapter first."
             )
-        with self._hub_errors(f"deleting branch {layout.checkpoint_branch(iteration)}", self.model_repo, "model"):
-            self.api.delete_branch(self.model_repo, branch=layout.checkpoint_branch(iteration))
+        with self._errors(f"deleting branch {branch}", self.model_repo, "model"):
+            self.api.delete_branch(self.model_repo, branch=branch)
+        self._branches().pop(branch, None)
 
     # -- the best iteration ---------------------------------------------------------------------------------------
     def write_best(self, record: dict[str, Any]) -> Path:
@@ -281,10 +399,9 @@ class HubStore(LocalStore):
         t, branch = int(record["iteration"]), layout.BEST_BRANCH
         with (
             self._kept_locally(f"The best pointer (iteration {t})", self.best_path()),
-            self._hub_errors(f"moving branch {branch} to iteration {t}", self.model_repo, "model"),
+            self._errors(f"moving branch {branch} to iteration {t}", self.model_repo, "model"),
         ):
-            self._ensure_repo(self.model_repo, "model")
-            heads = {b.name: b.target_commit for b in self.api.list_repo_refs(self.model_repo).branches}
+            heads = self._branches()
             target = heads.get(layout.iteration_dir(t)) if t > 0 else None
             if t > 0 and (target is None or not self._remote_files(t, "adapter")[1]):
                 raise StoreError(
@@ -295,29 +412,30 @@ class HubStore(LocalStore):
                 return
             if branch in heads:
                 self.api.delete_branch(self.model_repo, branch=branch)
+                del heads[branch]
             if target is not None:
                 self.api.create_branch(self.model_repo, branch=branch, revision=target)
+                heads[branch] = target
 
     # -- hooks ----------------------------------------------------------------------------------------------------
     def _publish(self, iteration: int, artifact: str, path: Path) -> None:
-        with self._kept_locally(f"Iteration {iteration}'s {artifact!r}", path):
-            self._push(iteration, artifact, path)
-
-    def _push(self, iteration: int, artifact: str, path: Path) -> None:
         if artifact in MODEL_ARTIFACTS:
             if self.model_repo:
-                self._push_adapter(iteration, path)
-        elif self.dataset_repo:
-            self._push_dataset_artifact(iteration, artifact, path)
+                with self._kept_locally(f"Iteration {iteration}'s {artifact!r}", path):
+                    self._push_adapter(iteration, path)
+        elif self.dataset_repo and artifact not in DEFERRED:
+            with self._kept_locally(f"Iteration {iteration}'s {artifact!r}", path):
+                self._push_iteration(iteration)
         if artifact == "metrics" and self.model_repo and self._latest_adapter() is not None:
-            self._push_model_card()
+            with self._kept_locally("The model card", path):
+                self._push_model_card()
 
     def _pull(self, iteration: int, artifact: str, path: Path) -> None:
         revision, files = self._remote_files(iteration, artifact)
         if not files:
             return
         repo_id, repo_type = self._repo_for(artifact)  # type: ignore[misc]
-        with self._hub_errors(f"pulling iteration {iteration}'s {artifact}", repo_id, repo_type):
+        with self._errors(f"pulling iteration {iteration}'s {artifact}", repo_id, repo_type):
             downloaded = {
                 rel: self.api.hf_hub_download(repo_id, remote, repo_type=repo_type, revision=revision)
                 for remote, rel in files.items()
@@ -330,55 +448,135 @@ class HubStore(LocalStore):
                 shutil.copyfile(source, target)
 
     def _publish_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
+        """Count the shard; push the waiting ones once `shards_per_commit` wait or `push_minutes` passed."""
         if not self.dataset_repo or artifact in MODEL_ARTIFACTS:
             return
-        remote = layout.shard_path(iteration, artifact, index)
-        with self._kept_locally(f"Shard {index} of iteration {iteration}'s {artifact!r}", path):
-            self._commit(
-                self.dataset_repo,
-                "dataset",
-                [CommitOperationAdd(remote, str(path))],
-                f"{layout.iteration_dir(iteration)}: {artifact} shard {index}",
-                what=f"shard {index} of {artifact}",
-            )
-        self._remote_shards(iteration, artifact).add(index)
+        self._waiting_shards += 1
+        due = self._waiting_shards >= self.shards_per_commit or self.clock() - self._last_push >= (
+            self.push_minutes * 60
+        )
+        if due:
+            with self._kept_locally(f"Shard {index} of iteration {iteration}'s {artifact!r}", path):
+                self._push_iteration(iteration)
 
     def _pull_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
-        if not self.dataset_repo or index not in self._remote_shards(iteration, artifact):
+        remote = layout.shard_path(iteration, artifact, index)
+        if not self.dataset_repo or remote not in self._dataset_files():
             return
-        with self._hub_errors(f"pulling shard {index} of {artifact}", self.dataset_repo, "dataset"):
-            source = self.api.hf_hub_download(
-                self.dataset_repo, layout.shard_path(iteration, artifact, index), repo_type="dataset"
-            )
+        with self._errors(f"pulling shard {index} of {artifact}", self.dataset_repo, "dataset"):
+            source = self.api.hf_hub_download(self.dataset_repo, remote, repo_type="dataset")
         with self._atomic(path, artifact):
             shutil.copyfile(source, path.with_name(path.name + ".partial"))
 
-    # -- pushing --------------------------------------------------------------------------------------------------
-    def _push_dataset_artifact(self, iteration: int, artifact: str, path: Path) -> None:
-        assert self.dataset_repo is not None
-        prefix = layout.artifact_path(iteration, artifact)
-        ops: list[CommitOperationAdd | CommitOperationDelete] = []
+    # -- pushing the dataset repo ---------------------------------------------------------------------------------
+    def _push_iteration(self, iteration: int) -> bool:
+        """One commit of everything iteration t holds locally and the Hub lacks; False if it had to wait (429)."""
         with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
-            if path.is_dir():
-                root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
-                ops += [CommitOperationAdd(f"{root}/{rel}", str(file)) for rel, file in _walk(path)]
-                if artifact == "preferences":
-                    ops += [
-                        CommitOperationAdd(f"{prefix}/{file.name}", str(file))
-                        for file in _write_parquet(path, Path(scratch))
-                    ]
-                if artifact not in ADDITIVE_FOLDERS:  # drop files of an earlier push that the new one lacks
-                    added = {op.path_in_repo for op in ops}
-                    ops += [CommitOperationDelete(p) for p in self._dataset_paths_under(prefix) if p not in added]
-            else:
-                ops.append(CommitOperationAdd(prefix, str(path)))
-            if artifact in ("preferences", "metrics"):
-                card = self._dataset_card(extra_preferences=iteration if artifact == "preferences" else None)
-                ops.append(CommitOperationAdd("README.md", str(card).encode()))
-            self._commit(
-                self.dataset_repo, "dataset", ops, f"{layout.iteration_dir(iteration)}: {artifact}", what=artifact
-            )
+            ops, what = self._iteration_ops(iteration, Path(scratch))
+            labels = [(iteration, w) for w in what]
+            return self._commit_dataset(ops, labels, _message(labels))
 
+    def _iteration_ops(self, t: int, scratch: Path) -> tuple[list, list[str]]:
+        """The operations that make the dataset repo's iteration t equal to the local one, and what they push."""
+        files = self._dataset_files()
+        ops: list[CommitOperationAdd | CommitOperationDelete] = []
+        what: list[str] = []
+        for artifact in ARTIFACTS:
+            if artifact in MODEL_ARTIFACTS:
+                continue
+            path = self.path(t, artifact)
+            if path.exists():
+                artifact_ops = self._artifact_ops(t, artifact, path, files, scratch)
+                if artifact_ops:
+                    ops += artifact_ops
+                    what.append(artifact)
+            if artifact in SHARDED_ARTIFACTS:
+                remote = {p for p in files if p.startswith(layout.shard_dir(t, artifact) + "/")}
+                if path.exists():  # the shards were a resume point; the finished artifact replaces them
+                    ops += [CommitOperationDelete(p) for p in sorted(remote)]
+                    continue
+                waiting = []
+                for index in self._local_shards(t, artifact):
+                    remote_path, shard = layout.shard_path(t, artifact, index), self.shard_path(t, artifact, index)
+                    if not _same(files.get(remote_path), shard):
+                        waiting.append((remote_path, shard))
+                ops += [CommitOperationAdd(p, str(shard)) for p, shard in waiting]
+                if waiting:
+                    what.append(f"{len(waiting)} {artifact} shard{'s' if len(waiting) > 1 else ''}")
+        if {"preferences", "metrics"} & set(what):
+            card = str(self._dataset_card(ops)).encode()
+            if not _same(files.get(_CARD), card):
+                ops.append(CommitOperationAdd(_CARD, card))
+        return ops, what
+
+    def _artifact_ops(
+        self, t: int, artifact: str, path: Path, files: Mapping[str, _Blob], scratch: Path
+    ) -> list[CommitOperationAdd | CommitOperationDelete]:
+        prefix = layout.artifact_path(t, artifact)
+        if not path.is_dir():
+            return [] if _same(files.get(prefix), path) else [CommitOperationAdd(prefix, str(path))]
+        root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
+        local = {f"{root}/{rel}": file for rel, file in _walk(path) if not _DATASETS_CACHE.fullmatch(rel)}
+        ops: list[CommitOperationAdd | CommitOperationDelete] = [
+            CommitOperationAdd(p, str(file)) for p, file in local.items() if not _same(files.get(p), file)
+        ]
+        if artifact in ADDITIVE_FOLDERS:
+            return ops
+        remote = [p for p in files if p.startswith(prefix + "/")]
+        if artifact == "preferences":
+            saved = [p for p in remote if p.startswith(root + "/")]
+            if not ops and set(saved) == set(local):
+                return []  # the parquet files were written from this very folder
+            out = scratch / layout.iteration_dir(t)
+            out.mkdir(parents=True, exist_ok=True)
+            ops += [CommitOperationAdd(f"{prefix}/{file.name}", str(file)) for file in _write_parquet(path, out)]
+        added = {op.path_in_repo for op in ops}
+        return ops + [CommitOperationDelete(p) for p in remote if p not in added and p not in local]
+
+    def _commit_dataset(self, ops: list, labels: list[tuple[int, str]], message: str, force: bool = False) -> bool:
+        """Commit ``ops`` to the dataset repo; on a 429 keep them locally, say when they go, and return False."""
+        assert self.dataset_repo is not None
+        if not ops:
+            return True
+        if time.time() < self._blocked_until and not force:
+            return False
+        try:
+            self._commit(self.dataset_repo, "dataset", ops, message, what=self._what(labels))
+        except HubRateLimited as err:
+            self._blocked_until = err.retry_at or time.time() + 60
+            at = time.strftime("%H:%M:%S", time.localtime(self._blocked_until))
+            say(
+                f"⚠ {self._what(labels, start=True)} kept in {self.root}, not pushed yet: {err} It goes with the "
+                f"next commit after {at}, `store.flush()`, or the next preflight."
+            )
+            return False
+        files = self._dataset_files()
+        for op in ops:
+            if isinstance(op, CommitOperationDelete):
+                files.pop(op.path_in_repo, None)
+            else:
+                files[op.path_in_repo] = _Blob.of(_content(op))
+        self._waiting_shards, self._last_push = 0, self.clock()
+        return True
+
+    def _dataset_card(self, ops: list) -> DatasetCard:
+        assert self.dataset_repo is not None
+        paths = set(self._dataset_files()) | {op.path_in_repo for op in ops if isinstance(op, CommitOperationAdd)}
+        deleted = {op.path_in_repo for op in ops if isinstance(op, CommitOperationDelete)}
+        iterations = {
+            t
+            for p in paths - deleted
+            if p.endswith(".parquet") and (t := layout.iteration_of(p.split("/")[0])) is not None
+        }
+        return dataset_card(
+            self.dataset_repo,
+            iterations=sorted(iterations),
+            metrics=self._all_metrics(),
+            model_repo=self.model_repo,
+            endpoint=self.endpoint,
+        )
+
+    # -- pushing the model repo -----------------------------------------------------------------------------------
     def _push_adapter(self, iteration: int, path: Path) -> None:
         assert self.model_repo is not None
         branch = layout.iteration_dir(iteration)
@@ -406,50 +604,50 @@ class HubStore(LocalStore):
             ops: list[CommitOperationAdd | CommitOperationDelete] = [
                 *(CommitOperationAdd(rel, str(file)) for rel, file in files.items()),
                 *(CommitOperationDelete(p) for p in stale),
-                CommitOperationAdd("README.md", str(card).encode()),
+                CommitOperationAdd(_CARD, str(card).encode()),
             ]
             self._commit(self.model_repo, "model", ops, f"{branch}: adapter", what="adapter", revision=revision)
 
     def _ensure_branch(self, branch: str) -> None:
         """Create ``branch`` of the model repo at the repo's first commit (no adapter files) if it is missing."""
         assert self.model_repo is not None
-        with self._hub_errors(f"creating branch {branch}", self.model_repo, "model"):
-            self._ensure_repo(self.model_repo, "model")
-            if branch not in self._branches():
-                first = self.api.list_repo_commits(self.model_repo)[-1].commit_id
-                self.api.create_branch(self.model_repo, branch=branch, revision=first, exist_ok=True)
+        heads = self._branches()
+        if branch in heads:
+            return
+        with self._errors(f"creating branch {branch}", self.model_repo, "model"):
+            if self._root_commit is None:
+                try:
+                    commits = self.api.list_repo_commits(self.model_repo)
+                except RepositoryNotFoundError:  # preflight was not called: create the repo, as it would have
+                    self._check_repo(self.model_repo, "model")
+                    commits = self.api.list_repo_commits(self.model_repo)
+                self._root_commit = commits[-1].commit_id
+            self.api.create_branch(self.model_repo, branch=branch, revision=self._root_commit, exist_ok=True)
+        heads[branch] = self._root_commit
+        self._trees.pop(branch, None)  # listed when first needed: the branch may have existed already
 
     def _push_model_card(self) -> None:
         assert self.model_repo is not None
         latest = self._latest_adapter()
-        card = model_card(
-            self.model_repo,
-            base_model=self.base_model,
-            metrics=self._all_metrics(),
-            latest_iteration=latest if latest is not None else 0,
-            params=self.params,
-            dataset_repo=self.dataset_repo,
-            endpoint=self.endpoint,
-        )
+        card = str(
+            model_card(
+                self.model_repo,
+                base_model=self.base_model,
+                metrics=self._all_metrics(),
+                latest_iteration=latest if latest is not None else 0,
+                params=self.params,
+                dataset_repo=self.dataset_repo,
+                endpoint=self.endpoint,
+            )
+        ).encode()
+        if _same(self._model_tree("main").get(_CARD), card):
+            return
         self._commit(
             self.model_repo,
             "model",
-            [CommitOperationAdd("README.md", str(card).encode())],
+            [CommitOperationAdd(_CARD, card)],
             "Update model card: metrics of every iteration",
             what="model card",
-        )
-
-    def _dataset_card(self, extra_preferences: int | None) -> DatasetCard:
-        assert self.dataset_repo is not None
-        iterations = set(self._remote_iterations("preferences"))
-        if extra_preferences is not None:
-            iterations.add(extra_preferences)
-        return dataset_card(
-            self.dataset_repo,
-            iterations=sorted(iterations),
-            metrics=self._all_metrics(),
-            model_repo=self.model_repo,
-            endpoint=self.endpoint,
         )
 
     def _all_metrics(self) -> list[dict[str, Any]]:
@@ -457,18 +655,29 @@ class HubStore(LocalStore):
 
     def _commit(
         self, repo_id: str, repo_type: str, ops: list, message: str, *, what: str, revision: str = "main"
-    ) -> None:
-        with self._hub_errors(f"pushing {what} to {repo_type} repo {repo_id}@{revision}", repo_id, repo_type):
-            self._ensure_repo(repo_id, repo_type)
-            self.api.create_commit(
-                repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
-            )
-
-    def _ensure_repo(self, repo_id: str, repo_type: str) -> None:
-        """Create the repo (private if ``private``) once per store, in case `preflight` was not called."""
-        if (repo_id, repo_type) not in self._created:
-            self.api.create_repo(repo_id, repo_type=repo_type, private=self.private, exist_ok=True)
-            self._created.add((repo_id, repo_type))
+    ) -> CommitInfo:
+        """One commit; any failure (HTTP, network, upload, a card the Hub rejects) is a `StoreError` naming ``what``."""
+        action = f"pushing {what} to {repo_type} repo {repo_id}@{revision}"
+        with self._errors(action, repo_id, repo_type, any_error=True):
+            try:
+                info = self.api.create_commit(
+                    repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
+                )
+            except RepositoryNotFoundError:  # preflight was not called: create the repo, as it would have
+                self._check_repo(repo_id, repo_type)
+                info = self.api.create_commit(
+                    repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
+                )
+        if repo_type == "model":
+            self._branches()[revision] = info.oid
+            tree = self._trees.get(revision)
+            if tree is not None:
+                for op in ops:
+                    if isinstance(op, CommitOperationDelete):
+                        tree.pop(op.path_in_repo, None)
+                    else:
+                        tree[op.path_in_repo] = _Blob.of(_content(op))
+        return info
 
     # -- what is on the Hub ---------------------------------------------------------------------------------------
     def _repo_for(self, artifact: str) -> tuple[str, str] | None:
@@ -478,94 +687,79 @@ class HubStore(LocalStore):
 
     def _remote_files(self, iteration: int, artifact: str) -> tuple[str, dict[str, str]]:
         """(revision, {path in repo: path relative to the local artifact ("" for a file artifact)})."""
-        prefix = layout.artifact_path(iteration, artifact)
         target = self._repo_for(artifact)
         if target is None:
             return "main", {}
-        repo_id, repo_type = target
         if artifact in MODEL_ARTIFACTS:
             revision = layout.iteration_dir(iteration)
-            files = {p: p for p in self._model_files(revision) if p not in _REPO_FILES}
+            if revision not in self._branches():
+                return revision, {}
+            files = {p: p for p in self._model_tree(revision) if p not in _REPO_FILES}
             return revision, (files if "adapter_config.json" in files else {})
-        with self._hub_errors(f"looking for iteration {iteration}'s {artifact}", repo_id, repo_type):
-            try:
-                sha = self.api.repo_info(repo_id, repo_type=repo_type).sha or "main"
-                info = self.api.get_paths_info(repo_id, [prefix], repo_type=repo_type, revision=sha)
-            except (RepositoryNotFoundError, RevisionNotFoundError):
-                return "main", {}
-        if not info:
-            return sha, {}
-        if isinstance(info[0], RepoFile):
-            return sha, {prefix: ""}
+        prefix = layout.artifact_path(iteration, artifact)
+        files = self._dataset_files()
+        if prefix in files:
+            return "main", {prefix: ""}
         root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
-        return sha, {p: p[len(root) + 1 :] for p in self._list_files(repo_id, repo_type, root, sha)}
+        return "main", {p: p[len(root) + 1 :] for p in files if p.startswith(root + "/")}
 
-    def _list_files(self, repo_id: str, repo_type: str, path: str, revision: str) -> list[str]:
-        with self._hub_errors(f"listing {path or 'the files'} of {repo_id}@{revision}", repo_id, repo_type):
-            try:
-                return [
-                    e.path
-                    for e in self.api.list_repo_tree(
-                        repo_id, path_in_repo=path or None, recursive=True, repo_type=repo_type, revision=revision
-                    )
-                    if isinstance(e, RepoFile)
-                ]
-            except (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError):
-                return []
+    def _dataset_files(self) -> dict[str, _Blob]:
+        """Every file of the dataset repo's main branch (one recursive listing, kept up to date by our commits)."""
+        if self._listing is None:
+            assert self.dataset_repo is not None
+            self._listing = self._list(self.dataset_repo, "dataset", "main")
+        return self._listing
 
-    def _dataset_paths_under(self, prefix: str) -> list[str]:
-        """Files below the folder ``prefix`` on the dataset repo's main branch ([] if none or if it is a file)."""
-        assert self.dataset_repo is not None
-        return self._list_files(self.dataset_repo, "dataset", prefix, "main")
+    def _model_tree(self, revision: str) -> dict[str, _Blob]:
+        """Every file of a model repo branch (one listing per branch, kept up to date by our commits)."""
+        if revision not in self._trees:
+            assert self.model_repo is not None
+            self._trees[revision] = self._list(self.model_repo, "model", revision)
+        return self._trees[revision]
 
     def _model_files(self, revision: str) -> list[str]:
-        assert self.model_repo is not None
-        return self._list_files(self.model_repo, "model", "", revision)
+        return list(self._model_tree(revision)) if revision in self._branches() else []
 
-    def _branches(self) -> list[str]:
-        assert self.model_repo is not None
-        with self._hub_errors("listing branches", self.model_repo, "model"):
+    def _list(self, repo_id: str, repo_type: str, revision: str) -> dict[str, _Blob]:
+        with self._errors(f"listing the files of {repo_type} repo {repo_id}@{revision}", repo_id, repo_type):
             try:
-                return [b.name for b in self.api.list_repo_refs(self.model_repo).branches]
-            except RepositoryNotFoundError:
-                return []
+                entries = self.api.list_repo_tree(repo_id, recursive=True, repo_type=repo_type, revision=revision)
+                return {
+                    e.path: _Blob(None if e.lfs else e.blob_id, e.lfs.sha256 if e.lfs else None)
+                    for e in entries
+                    if isinstance(e, RepoFile)
+                }
+            except (RepositoryNotFoundError, RevisionNotFoundError, RemoteEntryNotFoundError):
+                return {}
+
+    def _branches(self) -> dict[str, str]:
+        """Branch -> head commit of the model repo (one request, kept up to date by our commits)."""
+        if self._refs is None:
+            assert self.model_repo is not None
+            with self._errors("listing branches", self.model_repo, "model"):
+                try:
+                    refs = self.api.list_repo_refs(self.model_repo).branches
+                    self._refs = {b.name: b.target_commit for b in refs}
+                except RepositoryNotFoundError:
+                    self._refs = {}
+        return self._refs
+
+    def _adapter_iterations(self) -> list[int]:
+        """Iterations with a branch ``iter-<t>`` in the model repo, newest first (adapter or not)."""
+        return sorted((t for b in self._branches() if (t := layout.iteration_of(b)) is not None), reverse=True)
 
     def _latest_adapter(self) -> int | None:
-        its = self._remote_iterations("adapter")
-        return its[-1] if its else None
+        return next((t for t in self._adapter_iterations() if self._remote_files(t, "adapter")[1]), None)
 
     def _remote_iterations(self, artifact: str) -> list[int]:
         layout.check_artifact(artifact)
         target = self._repo_for(artifact)
         if target is None:
             return []
-        repo_id, repo_type = target
         if artifact in MODEL_ARTIFACTS:
-            candidates = sorted(t for b in self._branches() if (t := layout.iteration_of(b)) is not None)
-            return [t for t in candidates if self._remote_files(t, artifact)[1]]
-        with self._hub_errors(f"listing the iterations of {repo_id}", repo_id, repo_type):
-            try:
-                top = self.api.list_repo_tree(repo_id, repo_type=repo_type)
-                its = sorted(
-                    t for e in top if isinstance(e, RepoFolder) and (t := layout.iteration_of(e.path)) is not None
-                )
-                if not its:
-                    return []
-                found = self.api.get_paths_info(
-                    repo_id, [layout.artifact_path(t, artifact) for t in its], repo_type=repo_type
-                )
-            except (RepositoryNotFoundError, RevisionNotFoundError):
-                return []
-        return sorted(layout.iteration_of(e.path.split("/")[0]) for e in found)  # type: ignore[type-var]
-
-    def _remote_shards(self, iteration: int, artifact: str) -> set[int]:
-        """Shard indices on the Hub, listed once per (iteration, artifact) and kept up to date by our pushes."""
-        key = (iteration, artifact)
-        if key not in self._shards:
-            folder = layout.shard_dir(iteration, artifact)
-            files = self._list_files(self.dataset_repo, "dataset", folder, "main") if self.dataset_repo else []
-            self._shards[key] = {i for p in files if (i := layout.shard_index(Path(p).name)) is not None}
-        return self._shards[key]
+            return sorted(t for t in self._adapter_iterations() if self._remote_files(t, artifact)[1])
+        found = {layout.iteration_of(p.split("/")[0]) for p in self._dataset_files()}
+        return sorted(t for t in found if t is not None and self._remote_files(t, artifact)[1])
 
     def _local_shards(self, iteration: int, artifact: str) -> list[int]:
         folder = self.shard_path(iteration, artifact, 0).parent
@@ -577,6 +771,12 @@ class HubStore(LocalStore):
 
     def _repos_text(self) -> str:
         return " and ".join(f"the {t} repo {r}" for r, t in self._repos())
+
+    @staticmethod
+    def _what(labels: list[tuple[int, str]], *, start: bool = False) -> str:
+        """``iteration 1's samples; ...``, capitalised to ``start`` a sentence."""
+        text = "; ".join(f"iteration {t}'s {w}" for t, w in labels) or "nothing"
+        return text[0].upper() + text[1:] if start else text
 
     def _where(self, iteration: int, artifact: str) -> str:
         target = self._repo_for(artifact)
@@ -603,8 +803,8 @@ class HubStore(LocalStore):
             f"The token from {self._token_source()} (user {me.get('name')!r}, role {role!r}) cannot write to "
             f"the {repo_type} repo {repo_id}. Use a token with write access to the namespace "
             f"{repo_id.split('/')[0]!r} (https://huggingface.co/settings/tokens: role 'write', or a fine-grained "
-            f"token with 'repo.write' on it) in HF_TOKEN or `huggingface_hub.login()`, or pick a repo under "
-            f"your own namespace."
+            f"token with 'repo.write' on that namespace or on this {repo_type} repo) in HF_TOKEN or "
+            "`huggingface_hub.login()`, or pick a repo under your own namespace."
         )
 
     @staticmethod
@@ -619,63 +819,52 @@ class HubStore(LocalStore):
                 "`store.preflight()` (run before each stage) or `store.sync()` pushes it."
             ) from err
 
-    @contextmanager
-    def _hub_errors(self, action: str, repo_id: str, repo_type: str) -> Iterator[None]:
-        """Turn Hub and network errors into `StoreError` messages that say what to do."""
-        try:
-            yield
-        except _NETWORK_ERRORS as err:
-            raise StoreError(
-                f"Cannot reach the Hugging Face Hub at {self.endpoint} while {action} "
-                f"({type(err).__name__}: {err}). Check the network, or HF_ENDPOINT if set."
-            ) from err
-        except HfHubHTTPError as err:
-            status = _status(err)
-            if status == 401 and "Invalid credentials" in _error_message(err):
-                hint = (
-                    "The token is invalid or expired: set HF_TOKEN to a valid token or run `huggingface_hub.login()`."
-                )
-            elif status == 403:
-                hint = (
-                    f"The token may not write to {repo_id}: use a token with write access to it "
-                    "(HF_TOKEN or `huggingface_hub.login()`)."
-                )
-            elif isinstance(err, RepositoryNotFoundError):
-                hint = (
-                    f"The {repo_type} repo {repo_id} does not exist or the token cannot see it: run "
-                    "`store.preflight()` to create it, and check the repo id and token."
-                )
-            else:
-                hint = "Retry later; if it persists, check the repo on the Hub."
-            raise StoreError(f"The Hub refused {action} ({status}): {str(err).splitlines()[0]} {hint}") from err
+    def _errors(self, action: str, repo_id: str, repo_type: str, *, any_error: bool = False):
+        return hub_errors(action, repo_id, repo_type, self.endpoint, any_error=any_error)
 
 
-def _status(err: HfHubHTTPError) -> int | None:
-    response = getattr(err, "response", None)
-    return getattr(response, "status_code", None)
+def _message(labels: list[tuple[int, str]]) -> str:
+    """A commit title: ``iter-1: samples, timings; iter-2: 16 samples shards``."""
+    by_iteration: dict[int, list[str]] = {}
+    for t, what in labels:
+        by_iteration.setdefault(t, []).append(what)
+    return "; ".join(f"{layout.iteration_dir(t)}: {', '.join(w)}" for t, w in sorted(by_iteration.items()))
 
 
-def _error_message(err: HfHubHTTPError) -> str:
-    response = getattr(err, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    return f"{headers.get('X-Error-Message', '')} {err}"
+def _same(remote: _Blob | None, local: Path | bytes) -> bool:
+    """Whether the Hub's file ``remote`` holds ``local`` (a file or bytes)."""
+    if remote is None:
+        return False
+    return remote.same(local if isinstance(local, bytes) else local.read_bytes())
 
 
-def _can_write(me: Mapping[str, Any], repo_id: str) -> bool:
-    """Whether the token described by ``whoami`` may write to ``repo_id`` (True when the answer does not say)."""
+def _content(op: CommitOperationAdd) -> bytes:
+    source = op.path_or_fileobj
+    return source if isinstance(source, bytes) else Path(str(source)).read_bytes()
+
+
+def _can_write(me: Mapping[str, Any], repo_id: str, repo_type: str) -> bool:
+    """Whether the token described by ``whoami`` may write to ``repo_id`` (True when the answer does not say).
+
+    A fine-grained token needs ``repo.write`` on the repo's namespace (user or org) or on the repo itself, of the
+    same repo type; names compare case-insensitively, as on the Hub.
+    """
     token = me.get("auth", {}).get("accessToken", {})
     role = token.get("role")
-    namespace = repo_id.split("/")[0]
     if role == "read":
         return False
-    if role == "fineGrained":
-        scopes = (token.get("fineGrained") or {}).get("scoped", [])
-        for scope in scopes:
-            entity = scope.get("entity", {}).get("name")
-            if entity in (namespace, repo_id) and "repo.write" in scope.get("permissions", []):
-                return True
-        return False
-    return True
+    if role != "fineGrained":
+        return True
+    namespace = repo_id.split("/")[0].lower()
+    for scope in (token.get("fineGrained") or {}).get("scoped", []):
+        entity = scope.get("entity", {})
+        name, entity_type = str(entity.get("name", "")).lower(), entity.get("type")
+        covers = (entity_type in ("user", "org") and name == namespace) or (
+            entity_type == repo_type and name == repo_id.lower()
+        )
+        if covers and "repo.write" in scope.get("permissions", []):
+            return True
+    return False
 
 
 def _walk(folder: Path) -> list[tuple[str, Path]]:

@@ -42,6 +42,9 @@ PREFERENCES_SAVED = "save_to_disk"
 CHECKPOINTS = "checkpoints"
 """Inside ``iter-<t>/`` locally: the Trainer's checkpoints while training runs."""
 
+LAST_CHECKPOINT = "last-checkpoint"
+"""On branch `checkpoint_branch` of the model repo: the newest training checkpoint, pushed at every save."""
+
 HUB_CHECKPOINT = "hub-checkpoint"
 """Inside ``iter-<t>/`` locally: a training checkpoint pulled from the Hub to resume from."""
 

@@ -158,7 +158,7 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
                 previous,
                 checkpoints,
                 seed=cfg.run.seed,
-                hub_args=store.trainer_hub_args(t),
+                callbacks=store.trainer_callbacks(t),
                 resume_from=resume_from,
             )
         store.drop_trainer_checkpoints(t)
@@ -273,7 +273,9 @@ def run_iteration(cfg: LoopConfig) -> list[dict]:
     from .store import open_store
 
     store = open_store(cfg)
-    return run_stages(cfg, [s.name for s in iteration_stages(cfg, store)], store)
+    summaries = run_stages(cfg, [s.name for s in iteration_stages(cfg, store)], store)
+    store.flush()
+    return summaries
 
 
 def _pairing_stats(store: LocalStore, t: int) -> dict:

@@ -39,6 +39,9 @@ def open_store(cfg: LoopConfig, *, check: bool = True) -> LocalStore:
             model_repo=run.hub_model_repo,
             dataset_repo=run.hub_dataset_repo,
             private=run.hub_private,
+            allow_public=run.hub_allow_public,
+            shards_per_commit=run.hub_shards_per_commit,
+            push_minutes=run.hub_push_minutes,
             params=cfg.to_dict(),
             base_model=cfg.model.base_model,
         )
@@ -185,9 +188,13 @@ class LocalStore:
                         )
                     legacy.rename(current)
 
-    def trainer_hub_args(self, iteration: int) -> dict[str, Any]:
-        """Trainer arguments that publish training checkpoints as they are saved (none locally)."""
-        return {}
+    def flush(self) -> list[tuple[int, str]]:
+        """Push what waits to be published (remote stores batch small artifacts); nothing to do locally."""
+        return []
+
+    def trainer_callbacks(self, iteration: int) -> list:
+        """Trainer callbacks that publish training checkpoints as they are saved (none locally)."""
+        return []
 
     def pull_trainer_checkpoint(self, iteration: int, dest: Path) -> Path | None:
         """A published training checkpoint of iteration t to resume from (local checkpoints are found directly)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,9 +52,9 @@ def lora_config(training: TrainParams):
 
 
 def common_trainer_args(
-    model: ModelParams, training: TrainParams, output_dir: Path, n_rows: int, *, seed: int, hub_args: dict | None = None
+    model: ModelParams, training: TrainParams, output_dir: Path, n_rows: int, *, seed: int
 ) -> dict[str, Any]:
-    """Trainer arguments every method shares: optimiser, checkpoints, precision, Hub pushing (``hub_args``)."""
+    """Trainer arguments every method shares: optimiser, checkpoints, precision."""
     steps_per_epoch = max(1, -(-n_rows // (training.train_batch_size * training.grad_accum)))
     return dict(
         output_dir=str(output_dir),
@@ -73,7 +74,6 @@ def common_trainer_args(
         **_dtype_flags(model),
         # always passed: TRL defaults it to True (transformers 5 calls it activation_checkpointing)
         activation_checkpointing=training.gradient_checkpointing,
-        **(hub_args or {}),
     )
 
 
@@ -87,13 +87,13 @@ def train_adapter(
     checkpoint_dir: Path,
     *,
     seed: int = 0,
-    hub_args: dict | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
     resume_from: Path | None = None,
 ) -> TrainResult:
     """Train M(t) from M(t-1) = base + ``previous_adapter`` with ``trainer_kind``; save the adapter to ``output_dir``.
 
-    Checkpoints go to ``checkpoint_dir`` (and to the Hub with ``hub_args``); a rerun after a crash resumes
-    from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub).
+    Checkpoints go to ``checkpoint_dir`` (``callbacks`` may publish them: `CheckpointPusher`); a rerun after a crash
+    resumes from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub).
     """
     from peft import (
         PeftModel,
@@ -120,12 +120,14 @@ def train_adapter(
     if training.share_prompt and trainer_kind.pairs:
         share_pair_prompts(model.get_base_model().base_model)
     train_rows = dataset.select_columns(list(trainer_kind.columns))
-    common = common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed, hub_args=hub_args)
+    common = common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed)
     args = trainer_kind.config(training, common, train_rows)
     trainer = _without_peft_card(trainer_kind.trainer_class())(
         model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
     )
     trainer.add_callback(_TerminalProgress())
+    for callback in callbacks:
+        trainer.add_callback(callback)
     if pin_to_base:
         # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
         set_peft_model_state_dict(trainer.model, load_peft_weights(str(previous_adapter)), adapter_name="default")

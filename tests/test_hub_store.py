@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -123,7 +124,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
     tmp = tmp_path_factory.mktemp("hub-scenario")
     with HubServer() as server, pytest.MonkeyPatch.context() as mp:
         configure_clients(mp, server.url, tmp / "hf-home-first-machine")
-        store = _new_store(tmp / "first-machine")
+        store = _new_store(tmp / "first-machine", shards_per_commit=2)
         store.preflight()
         store.write_json(0, "metrics", _metrics(0))
         weights, preferences = {}, {}
@@ -149,6 +150,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
                 (out / "sub").mkdir(parents=True)
                 (out / "iterate.ipynb").write_text(json.dumps({"cells": [], "metadata": {"t": t}}))
                 (out / "sub" / "log.txt").write_text(f"iteration {t}\n")
+        store.flush()  # what waited for a commit: the notebooks (the chain's last step)
         hashes = _hashes(store.root)
         shutil.rmtree(store.root)
 
@@ -172,25 +174,29 @@ def test_artifacts_are_on_the_hub_and_pulled_back_byte_identical(pushed: Pushed)
     assert pulled == expected
 
 
-def test_shards_pushed_as_written_and_pulled(pushed: Pushed) -> None:
-    store = pushed.store
+def test_shards_pushed_together_and_dropped_with_the_artifact(pushed: Pushed) -> None:
     repo = pushed.server.repo(DATASET_REPO, "dataset")
-    files = repo.commits[repo.branches["main"]].files
-    assert {"iter-1/samples.shards/00000.jsonl", "iter-1/samples.shards/00001.jsonl"} <= set(files)
-    assert store.has_shard(1, "samples", 1)
-    assert (
-        pushed.hashes["iter-1/samples.shards/00001.jsonl"] == _hashes(store.root)["iter-1/samples.shards/00001.jsonl"]
-    )
-    assert not store.has_shard(1, "samples", 2)
-    assert not store.has_shard(2, "verdicts", 0)
+    history = repo.history(repo.branches["main"])
+    shard_commits = [c for c in history if c.title == "iter-1: 2 samples shards"]
+    assert len(shard_commits) == 1  # shards_per_commit=2: both shards in one commit
+    shards = {"iter-1/samples.shards/00000.jsonl", "iter-1/samples.shards/00001.jsonl"}
+    assert shards <= set(shard_commits[0].files)
+    assert shard_commits[0].files["iter-1/samples.shards/00001.jsonl"] == b'{"shard": 1, "iteration": 1}\n'
+    # The finished artifact's commit removes them: they were only a point to resume from.
+    done = next(c for c in history if c.title.startswith("iter-1: samples"))
+    assert "iter-1/samples.jsonl" in done.files and not shards & set(done.files)
+    assert not pushed.store.has_shard(1, "samples", 1)
 
 
-def test_one_commit_per_artifact(pushed: Pushed) -> None:
+def test_each_artifact_in_one_commit_small_ones_batched(pushed: Pushed) -> None:
     repo = pushed.server.repo(DATASET_REPO, "dataset")
     titles = [c.title for c in repo.history(repo.branches["main"])]
     for t in ITERATIONS:
         for artifact in ("samples", "verdicts", "preferences", "metrics", "notebooks"):
-            assert titles.count(f"iter-{t}: {artifact}") == 1, (t, artifact, titles)
+            pushed_in = [x for x in titles if re.search(rf"(^|; )iter-{t}: [^;]*\b{artifact}\b(?! shard)", x)]
+            assert len(pushed_in) == 1, (t, artifact, titles)
+    # 2 iterations x (shards, samples, verdicts, preferences, metrics) + iteration 0's metrics + the last flush
+    assert len(titles) == 1 + 2 * 5 + 1 + 1, titles
     model = pushed.server.repo(MODEL_REPO)
     assert sorted(model.branches) == ["iter-1", "iter-2", "main"]
     assert [c.title for c in model.history(model.branches["iter-2"])] == ["iter-2: adapter", "initial commit"]
@@ -365,6 +371,8 @@ def _dpo_trainer(store: HubStore, output_dir: Path, max_steps: int):
     from peft import get_peft_model
     from trl import DPOConfig, DPOTrainer
 
+    from codelutra_nb.training import _without_peft_card
+
     rows = [
         {
             "prompt": [{"role": "user", "content": f"w{i} w{i + 1}"}],
@@ -386,13 +394,13 @@ def _dpo_trainer(store: HubStore, output_dir: Path, max_steps: int):
         max_length=32,
         learning_rate=1e-2,
         disable_tqdm=True,
-        **store.trainer_hub_args(1),
     )
-    return DPOTrainer(
+    return _without_peft_card(DPOTrainer)(  # as in training: PEFT's card in a checkpoint has metadata the Hub refuses
         model=get_peft_model(micro_llama(), _lora_config()),
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=_word_tokenizer(),
+        callbacks=store.trainer_callbacks(1),
     )
 
 
@@ -406,7 +414,7 @@ def test_trainer_checkpoints_resume_on_fresh_machine(hub: HubServer, tmp_path: P
 
     fresh = _new_store(tmp_path / "fresh")
     assert fresh.pull_trainer_checkpoint(2, tmp_path / "none") is None
-    # Outside the Trainer's output_dir, which the Trainer uploads as a whole at every save.
+    # Outside the Trainer's output_dir, where the Trainer keeps and rotates its own checkpoints.
     checkpoint = fresh.pull_trainer_checkpoint(1, tmp_path / "fresh" / "hub-checkpoint")
     assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == 4
     trainer = _dpo_trainer(fresh, tmp_path / "fresh" / "checkpoints", max_steps=6)
@@ -477,11 +485,13 @@ def test_notebooks_published_from_two_machines_add_up(hub: HubServer, tmp_path: 
     folder.mkdir(parents=True)
     (folder / "01_sample.ipynb").write_text("{}")
     first.publish(1, "notebooks")
+    first.flush()
     fresh = _new_store(tmp_path / "fresh")  # resumes at the next stage on another machine
     folder = fresh.iteration_dir(1) / "notebooks"
     folder.mkdir(parents=True)
     (folder / "02_verify.ipynb").write_text("{}")
     fresh.publish(1, "notebooks")
+    fresh.flush()
     files = hub.repo(DATASET_REPO, "dataset").commits[hub.repo(DATASET_REPO, "dataset").branches["main"]].files
     assert {"iter-1/notebooks/01_sample.ipynb", "iter-1/notebooks/02_verify.ipynb"} <= set(files)
 
