@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hub_server import hub  # noqa: F401 - the loopback Hub for one test (tests/hub_server.py), in every module
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -100,3 +102,14 @@ def shared_data(*parts: str) -> Path:
             "these tests read; a fresh clone elsewhere has none."
         )
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """The tiny model gains nothing from a second thread, and on a busy 2-core machine loses several times over."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

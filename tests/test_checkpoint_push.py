@@ -5,11 +5,10 @@ retried with the newest checkpoint before training goes on."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_server import USER, HubServer, serving
+from hub_server import USER, HubServer
 from micro_model import micro_llama
 from transformers import TrainerCallback
 
@@ -23,22 +22,7 @@ COMMIT_PATH = r"^/api/models/[^/]+/[^/]+/commit/"
 QUOTA = "Private repository storage limit reached"
 
 
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    """A loopback Hub for one test; the clients point at it, with a write token in HF_TOKEN."""
-    with serving(tmp_path, monkeypatch) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """The tiny model gains nothing from a second thread, and on a busy 2-core machine loses several times over."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class HubWatch(TrainerCallback):

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from hub_server import (
     USER,
     WRITE_TOKEN,
     HubServer,
-    serving,
 )
 
 from codelutra_nb.errors import StoreError
@@ -30,12 +28,6 @@ from codelutra_nb.hub import HubStore, _can_write
 
 MODEL_REPO = f"{USER}/errors-adapters"
 DATASET_REPO = f"{USER}/errors-data"
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    with serving(tmp_path, monkeypatch) as server:
-        yield server
 
 
 def _store(root: Path, **kwargs) -> HubStore:

@@ -15,12 +15,11 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hub_server import USER, HubServer, configure_clients, serving
+from hub_server import USER, HubServer, configure_clients
 
 from codelutra_nb import stages
 from codelutra_nb.config import LoopConfig, load_config
@@ -32,22 +31,7 @@ MODEL_REPO = f"{USER}/resume-adapters"
 DATASET_REPO = f"{USER}/resume-data"
 
 
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    """A loopback Hub for one test; the clients point at it (caches under tmp_path/hf_home, a write token)."""
-    with serving(tmp_path, monkeypatch) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """The tiny model gains nothing from a second thread, and on a busy 2-core machine loses several times over."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _on_hub(cfg: LoopConfig) -> LoopConfig:

@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import spider_scale
-from hub_server import USER, HubServer, serving
+from hub_server import USER, HubServer
 
 from codelutra_nb.config import LoopConfig, load_config
 from codelutra_nb.hub import HubStore
 
 MODEL_REPO = f"{USER}/scale-adapters"
 DATASET_REPO = f"{USER}/scale-data"
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    with serving(tmp_path, monkeypatch) as server:
-        yield server
 
 
 def _cfg(tmp_path: Path, **params) -> LoopConfig:

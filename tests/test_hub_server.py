@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,15 +24,7 @@ from hub_server import (
     fine_scope,
     git_blob_sha,
     lfs_pointer,
-    serving,
 )
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    """A loopback Hub for one test; the clients point at it, with a write token in HF_TOKEN."""
-    with serving(tmp_path, monkeypatch) as server:
-        yield server
 
 
 def test_errors_carry_a_request_id_and_the_server_message(hub: HubServer) -> None:

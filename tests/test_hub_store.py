@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hub_server import READ_TOKEN, USER, HubServer, closed_port_url, configure_clients, forget_clients, serving
+from hub_server import READ_TOKEN, USER, HubServer, closed_port_url, configure_clients, forget_clients
 from micro_model import micro_llama
 
 from codelutra_nb.config import load_config
@@ -27,13 +27,6 @@ from codelutra_nb.store import LocalStore, open_store
 MODEL_REPO = f"{USER}/codelutra-adapters"
 DATASET_REPO = f"{USER}/codelutra-data"
 ITERATIONS = (1, 2)
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    """A loopback Hub for one test; the clients point at it, with a write token in HF_TOKEN."""
-    with serving(tmp_path, monkeypatch) as server:
-        yield server
 
 
 def _lora_config():
