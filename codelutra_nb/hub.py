@@ -39,11 +39,11 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from huggingface_hub import (
     CommitInfo,
@@ -51,6 +51,7 @@ from huggingface_hub import (
     CommitOperationDelete,
     DatasetCard,
     HfApi,
+    ModelCard,
     constants,
     get_token,
 )
@@ -79,6 +80,7 @@ MAX_PARQUET_SHARD_BYTES = 500 * 1000 * 1000
 # Files of the model repo that are not part of an adapter.
 _REPO_FILES = (".gitattributes", "README.md")
 _CARD = "README.md"
+_T = TypeVar("_T")
 _DATASETS_CACHE = re.compile(r"cache-[^/]*\.arrow")  # what `Dataset.map` adds to a folder it was loaded from
 _WHOAMI: dict[tuple[str, str], dict[str, Any]] = {}  # (endpoint, token) -> whoami answer, asked once per process
 _BASE_MODELS_SEEN: set[tuple[str, str]] = set()  # (endpoint, model id) found on the Hub
@@ -281,15 +283,10 @@ class HubStore(LocalStore):
         """Push every finished local artifact and shard that the Hub lacks, in one dataset commit; returns them."""
         pushed: list[tuple[int, str]] = []
         if self.dataset_repo:
-            with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
-                ops, labels = [], []
-                for t in self.iterations():
-                    more, what = self._iteration_ops(t, Path(scratch))
-                    ops += more
-                    labels += [(t, w) for w in what]
-                with self._kept_locally(self._what(labels, start=True), self.root):
-                    if self._commit_dataset(ops, labels, _message(labels), force=True):
-                        pushed += labels
+            iterations = self.iterations()
+            what = f"Every artifact of iteration(s) {', '.join(map(str, iterations))} that the Hub lacks"
+            with self._kept_locally(what, self.root):
+                pushed += self._push_iterations(iterations, force=True)
         if self.model_repo:
             local = [t for t in self.iterations() if self.path(t, "adapter").exists()]
             for t in local[-2:]:  # earlier adapters were synced by the preflights of the iterations after them
@@ -425,7 +422,7 @@ class HubStore(LocalStore):
                     self._push_adapter(iteration, path)
         elif self.dataset_repo and artifact not in DEFERRED:
             with self._kept_locally(f"Iteration {iteration}'s {artifact!r}", path):
-                self._push_iteration(iteration)
+                self._push_iterations([iteration])
         if artifact == "metrics" and self.model_repo and self._latest_adapter() is not None:
             with self._kept_locally("The model card", path):
                 self._push_model_card()
@@ -457,7 +454,7 @@ class HubStore(LocalStore):
         )
         if due:
             with self._kept_locally(f"Shard {index} of iteration {iteration}'s {artifact!r}", path):
-                self._push_iteration(iteration)
+                self._push_iterations([iteration])
 
     def _pull_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         remote = layout.shard_path(iteration, artifact, index)
@@ -469,12 +466,16 @@ class HubStore(LocalStore):
             shutil.copyfile(source, path.with_name(path.name + ".partial"))
 
     # -- pushing the dataset repo ---------------------------------------------------------------------------------
-    def _push_iteration(self, iteration: int) -> bool:
-        """One commit of everything iteration t holds locally and the Hub lacks; False if it had to wait (429)."""
+    def _push_iterations(self, iterations: Iterable[int], *, force: bool = False) -> list[tuple[int, str]]:
+        """One commit of everything these iterations hold locally and the Hub lacks; returns what it pushed (nothing
+        when it had to wait for a rate limit; ``force`` tries even then)."""
         with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
-            ops, what = self._iteration_ops(iteration, Path(scratch))
-            labels = [(iteration, w) for w in what]
-            return self._commit_dataset(ops, labels, _message(labels))
+            ops, labels = [], []
+            for t in iterations:
+                more, what = self._iteration_ops(t, Path(scratch))
+                ops += more
+                labels += [(t, w) for w in what]
+            return labels if self._commit_dataset(ops, labels, force=force) else []
 
     def _iteration_ops(self, t: int, scratch: Path) -> tuple[list, list[str]]:
         """The operations that make the dataset repo's iteration t equal to the local one, and what they push."""
@@ -533,7 +534,7 @@ class HubStore(LocalStore):
         added = {op.path_in_repo for op in ops}
         return ops + [CommitOperationDelete(p) for p in remote if p not in added and p not in local]
 
-    def _commit_dataset(self, ops: list, labels: list[tuple[int, str]], message: str, force: bool = False) -> bool:
+    def _commit_dataset(self, ops: list, labels: list[tuple[int, str]], *, force: bool = False) -> bool:
         """Commit ``ops`` to the dataset repo; on a 429 keep them locally, say when they go, and return False."""
         assert self.dataset_repo is not None
         if not ops:
@@ -541,7 +542,7 @@ class HubStore(LocalStore):
         if time.time() < self._blocked_until and not force:
             return False
         try:
-            self._commit(self.dataset_repo, "dataset", ops, message, what=self._what(labels))
+            self._commit(self.dataset_repo, "dataset", ops, _message(labels), what=self._what(labels))
         except HubRateLimited as err:
             self._blocked_until = err.retry_at or time.time() + 60
             at = time.strftime("%H:%M:%S", time.localtime(self._blocked_until))
@@ -550,12 +551,6 @@ class HubStore(LocalStore):
                 f"next commit after {at}, `store.flush()`, or the next preflight."
             )
             return False
-        files = self._dataset_files()
-        for op in ops:
-            if isinstance(op, CommitOperationDelete):
-                files.pop(op.path_in_repo, None)
-            else:
-                files[op.path_in_repo] = _Blob.of(_content(op))
         self._waiting_shards, self._last_push = 0, self.clock()
         return True
 
@@ -588,15 +583,7 @@ class HubStore(LocalStore):
             )
         self._ensure_branch(branch)
         latest = self._latest_adapter()
-        card = model_card(
-            self.model_repo,
-            base_model=self.base_model or _adapter_base_model(path),
-            metrics=self._all_metrics(),
-            latest_iteration=iteration,
-            params=self.params,
-            dataset_repo=self.dataset_repo,
-            endpoint=self.endpoint,
-        )
+        card = self._model_card(iteration, base_model=self.base_model or _adapter_base_model(path))
         for revision in (branch, "main"):
             if revision == "main" and latest is not None and latest > iteration:
                 continue  # main keeps the newest adapter
@@ -616,11 +603,8 @@ class HubStore(LocalStore):
             return
         with self._errors(f"creating branch {branch}", self.model_repo, "model"):
             if self._root_commit is None:
-                try:
-                    commits = self.api.list_repo_commits(self.model_repo)
-                except RepositoryNotFoundError:  # preflight was not called: create the repo, as it would have
-                    self._check_repo(self.model_repo, "model")
-                    commits = self.api.list_repo_commits(self.model_repo)
+                repo = self.model_repo
+                commits = self._creating_repo(repo, "model", lambda: self.api.list_repo_commits(repo))
                 self._root_commit = commits[-1].commit_id
             self.api.create_branch(self.model_repo, branch=branch, revision=self._root_commit, exist_ok=True)
         heads[branch] = self._root_commit
@@ -629,17 +613,7 @@ class HubStore(LocalStore):
     def _push_model_card(self) -> None:
         assert self.model_repo is not None
         latest = self._latest_adapter()
-        card = str(
-            model_card(
-                self.model_repo,
-                base_model=self.base_model,
-                metrics=self._all_metrics(),
-                latest_iteration=latest if latest is not None else 0,
-                params=self.params,
-                dataset_repo=self.dataset_repo,
-                endpoint=self.endpoint,
-            )
-        ).encode()
+        card = str(self._model_card(latest if latest is not None else 0, base_model=self.base_model)).encode()
         if _same(self._model_tree("main").get(_CARD), card):
             return
         self._commit(
@@ -648,6 +622,18 @@ class HubStore(LocalStore):
             [CommitOperationAdd(_CARD, card)],
             "Update model card: metrics of every iteration",
             what="model card",
+        )
+
+    def _model_card(self, latest_iteration: int, *, base_model: str | None) -> ModelCard:
+        assert self.model_repo is not None
+        return model_card(
+            self.model_repo,
+            base_model=base_model,
+            metrics=self._all_metrics(),
+            latest_iteration=latest_iteration,
+            params=self.params,
+            dataset_repo=self.dataset_repo,
+            endpoint=self.endpoint,
         )
 
     def _all_metrics(self) -> list[dict[str, Any]]:
@@ -659,25 +645,30 @@ class HubStore(LocalStore):
         """One commit; any failure (HTTP, network, upload, a card the Hub rejects) is a `StoreError` naming ``what``."""
         action = f"pushing {what} to {repo_type} repo {repo_id}@{revision}"
         with self._errors(action, repo_id, repo_type, any_error=True):
-            try:
-                info = self.api.create_commit(
+            info = self._creating_repo(
+                repo_id,
+                repo_type,
+                lambda: self.api.create_commit(
                     repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
-                )
-            except RepositoryNotFoundError:  # preflight was not called: create the repo, as it would have
-                self._check_repo(repo_id, repo_type)
-                info = self.api.create_commit(
-                    repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
-                )
+                ),
+            )
         if repo_type == "model":
             self._branches()[revision] = info.oid
-            tree = self._trees.get(revision)
-            if tree is not None:
-                for op in ops:
-                    if isinstance(op, CommitOperationDelete):
-                        tree.pop(op.path_in_repo, None)
-                    else:
-                        tree[op.path_in_repo] = _Blob.of(_content(op))
+        files = self._trees.get(revision) if repo_type == "model" else self._listing
+        for op in ops if files is not None else ():  # keep what this store knows of the repo current
+            if isinstance(op, CommitOperationDelete):
+                files.pop(op.path_in_repo, None)
+            else:
+                files[op.path_in_repo] = _Blob.of(_content(op))
         return info
+
+    def _creating_repo(self, repo_id: str, repo_type: str, call: Callable[[], _T]) -> _T:
+        """``call()``; if the repo does not exist (preflight was not run), create it as preflight would and retry."""
+        try:
+            return call()
+        except RepositoryNotFoundError:
+            self._check_repo(repo_id, repo_type)
+            return call()
 
     # -- what is on the Hub ---------------------------------------------------------------------------------------
     def _repo_for(self, artifact: str) -> tuple[str, str] | None:
