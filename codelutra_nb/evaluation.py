@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from .jsonl import write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import ARTIFACTS
 from .prompts import messages_for
+from .stats import wilson_interval
 from .verdicts import CATEGORIES
 
 
@@ -28,7 +29,7 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
     Returns the records (``task_id``, ``db_id`` (the task's `Task.group`), ``completion`` and the verdict) and
     ``{"eval": summarize(records) | {"by_group": summarize_groups(records)}, "eval_by_database": summarize_by(records,
     "db_id")}`` (``by_group``: n, correct, accuracy and executable rate per group; ``eval_by_database``: the whole
-    `summarize` per group, categories included).
+    `summarize` per group, categories included), every summary with the 95% intervals of `with_intervals`.
     """
     from .sampling import GenerationSettings, make_sampler  # torch and transformers: only when generating
 
@@ -52,8 +53,8 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
         for task, answer, v in zip(ordered, answers, verdicts)
     ]
     return records, {
-        "eval": summarize(records) | {"by_group": summarize_groups(records)},
-        "eval_by_database": summarize_by(records, "db_id"),
+        "eval": with_intervals(summarize(records)) | {"by_group": summarize_groups(records)},
+        "eval_by_database": {name: with_intervals(s) for name, s in summarize_by(records, "db_id").items()},
     }
 
 
@@ -94,7 +95,11 @@ def evaluate_model(out: str | Path, adapter: str | Path | None = None, **params:
 
 
 def summarize(records: Sequence[dict]) -> dict:
-    """``{"accuracy", "executable_rate", "n", "categories"}`` of verified records (one per question)."""
+    """``{"accuracy", "executable_rate", "n", "categories"}`` of verified records.
+
+    No intervals here: the verify stage summarizes K samples per question, which are not independent; held-out
+    summaries (one answer per question) add them with `with_intervals`.
+    """
     n = len(records)
     counts = Counter(r["category"] for r in records)
     categories = {c: counts.get(c, 0) for c in CATEGORIES}
@@ -116,14 +121,33 @@ def summarize_by(records: Sequence[dict], key: str) -> dict[str, dict]:
     return {name: summarize(rs) for name, rs in sorted(groups.items())}
 
 
+RATES = ("accuracy", "executable_rate")
+"""The rates of a held-out summary that carry a 95% interval, ``<rate>_ci``."""
+
+
+def interval(numbers: Mapping[str, Any], rate: str = "accuracy") -> tuple[float, float]:
+    """The 95% Wilson interval of ``numbers[rate]`` over ``numbers["n"]`` questions (a held-out summary of
+    ``metrics.json``: ``eval``, ``eval.unseen``, a group). Computed from the rate and n, so metrics files written
+    before ``<rate>_ci`` existed read the same."""
+    n = int(numbers["n"])
+    return wilson_interval(round(float(numbers[rate]) * n), n)
+
+
+def with_intervals(numbers: dict) -> dict:
+    """``numbers`` (one answer per held-out question) with ``accuracy_ci`` and ``executable_rate_ci``: [low, high]."""
+    return numbers | {f"{rate}_ci": list(interval(numbers, rate)) for rate in RATES}
+
+
 def _group_numbers(s: dict) -> dict:
     correct = s["categories"]["correct"]
-    return {"n": s["n"], "correct": correct, "accuracy": s["accuracy"], "executable_rate": s["executable_rate"]}
+    return with_intervals(
+        {"n": s["n"], "correct": correct, "accuracy": s["accuracy"], "executable_rate": s["executable_rate"]}
+    )
 
 
 def summarize_groups(records: Sequence[dict]) -> dict[str, dict]:
-    """``{group: {"n", "correct", "accuracy", "executable_rate"}}`` per group (``db_id``: the task's `Task.group`;
-    SQL: the database); empty when the tasks have no groups."""
+    """``{group: {"n", "correct", "accuracy", "executable_rate", "accuracy_ci", "executable_rate_ci"}}`` per group
+    (``db_id``: the task's `Task.group`; SQL: the database); empty when the tasks have no groups."""
     return {name: _group_numbers(s) for name, s in summarize_by(records, "db_id").items()}
 
 

@@ -25,6 +25,7 @@ from codelutra_nb.errors import ConfigError
 from codelutra_nb.evaluation import metrics_table
 from codelutra_nb.hub import HubStore
 from codelutra_nb.sampling import SAMPLERS
+from codelutra_nb.stats import wilson_interval
 from codelutra_nb.store import LocalStore
 
 MODEL_REPO = f"{USER}/best-adapters"
@@ -232,13 +233,13 @@ def test_evaluations_keep_versus_groups_and_the_best_pointer(tmp_path, scripted)
     }
     assert history[4]["versus"]["improved"] is True and history[4]["versus"]["best_earlier"] == 1
 
-    # Per group, and over the groups never trained on (beta) only.
+    # Per group, and over the groups never trained on (beta) only, each with its 95% intervals.
     ev = history[3]["eval"]
-    assert ev["by_group"] == {
-        "alpha": {"n": 2, "correct": 1, "accuracy": 0.5, "executable_rate": 1.0},
-        "beta": {"n": 2, "correct": 1, "accuracy": 0.5, "executable_rate": 1.0},
-    }
-    assert ev["unseen"] == {"groups": ["beta"], "n": 2, "correct": 1, "accuracy": 0.5, "executable_rate": 1.0}
+    group = {"n": 2, "correct": 1, "accuracy": 0.5, "executable_rate": 1.0}
+    group |= {"accuracy_ci": list(wilson_interval(1, 2)), "executable_rate_ci": list(wilson_interval(2, 2))}
+    assert ev["by_group"] == {"alpha": group, "beta": group}
+    assert ev["unseen"] == {"groups": ["beta"], **group}
+    assert (ev["accuracy_ci"], ev["executable_rate_ci"]) == (list(wilson_interval(2, 4)), list(wilson_interval(4, 4)))
     assert [m["eval"]["unseen"]["accuracy"] for m in history] == [0.0, 0.0, 0.0, 0.5, 0.5]
     assert list(metrics_table(history)["unseen_accuracy"]) == [0.0, 0.0, 0.0, 0.5, 0.5]
 

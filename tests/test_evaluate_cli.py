@@ -50,7 +50,15 @@ def test_writes_a_runs_metrics_and_the_answers_as_the_evaluate_stage_does(tiny_c
     assert _evaluate(tiny_model_dir, out) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"eval", "eval_by_database", "adapter", "timings_s", "config"}
-    assert set(metrics["eval"]) == {"accuracy", "executable_rate", "n", "categories", "by_group"}
+    assert set(metrics["eval"]) == {
+        "accuracy",
+        "accuracy_ci",
+        "executable_rate",
+        "executable_rate_ci",
+        "n",
+        "categories",
+        "by_group",
+    }
     assert metrics["eval"]["n"] == 3 and sum(g["n"] for g in metrics["eval"]["by_group"].values()) == 3
     assert sum(metrics["eval"]["categories"].values()) == 3
     assert sum(db["n"] for db in metrics["eval_by_database"].values()) == 3
