@@ -126,8 +126,10 @@ NOTEBOOK_CELLS["compare.ipynb"] = new_notebook(
     cells=[
         new_markdown_cell(
             "# Compare runs\n\nHeld-out accuracy and executable rate per iteration of several runs (methods, presets, "
-            "parameters), with the outcome counts and the training rows each iteration produced, from each run's "
-            '`metrics.json`: `papermill notebooks/compare.ipynb out.ipynb -y "runs: [runs/demo, you/codelutra-data]"`.'
+            "parameters), each with its 95% interval, the outcome counts and the training rows each iteration "
+            "produced, from each run's `metrics.json`; then which differences between the runs are more than noise, "
+            "from each run's per-question `eval.jsonl`: "
+            '`papermill notebooks/compare.ipynb out.ipynb -y "runs: [runs/demo, you/codelutra-data]"`.'
         ),
         new_code_cell(
             'runs = ["runs/demo"]  # store folders (store_dir) or Hub dataset repos (hub_dataset_repo), one line each',
@@ -138,6 +140,13 @@ NOTEBOOK_CELLS["compare.ipynb"] = new_notebook(
             'table.set_index(["run", "iteration"])'
         ),
         new_code_cell("plot_runs(table);"),
+        new_markdown_cell(
+            "## Which differences are more than noise\n\nOn 40-100 held-out questions one question moves accuracy by "
+            "1-2.5 points. Each run's latest iteration against its base model (iteration 0), then the runs' latest "
+            "iterations against each other, on the same questions: `only_a` / `only_b` count the questions only that "
+            "model answered right, `p_value` is McNemar's exact test on them, and `within_noise` marks p ≥ 0.05."
+        ),
+        new_code_cell("from codelutra_nb.compare import paired_comparisons\n\npaired_comparisons(runs)"),
     ],
     metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
