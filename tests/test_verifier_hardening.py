@@ -185,6 +185,36 @@ def test_a_10_mb_prose_completion_is_judged_quickly_through_the_cli(tmp_path):
                                                                                         "syntax_error"]  # fmt: skip
 
 
+def test_100_000_characters_of_blank_lines_as_a_humaneval_completion_are_judged_through_the_cli(tmp_path):
+    """Liveness, not speed: ``program_for``'s ``^\\s*def`` search was quadratic in blank lines (7.6 s for 16,000;
+    a 100,000-character completion held the verifier for minutes)."""
+    record = {
+        "task_id": "HumanEval/0",
+        "entry_point": "inc",
+        "prompt": 'def inc(x):\n    """Add one."""\n',
+        "canonical_solution": "    return x + 1\n",
+        "test": "def check(candidate):\n    assert candidate(1) == 2\n",
+    }
+    tasks = tmp_path / "humaneval.jsonl"
+    tasks.write_text(json.dumps(record) + "\n")
+    lines = [
+        {"task_id": "HumanEval/0", "completion": " \n" * 49_990 + "    return x + 1\n"},  # a body after blank lines
+        {"task_id": "HumanEval/0", "completion": "\t\n" * 49_980 + "def inc(x):\n    return x + 1\n"},
+        {"task_id": "HumanEval/0", "completion": " \n" * 50_000},  # nothing else: no code
+    ]
+    candidates = tmp_path / "candidates.jsonl"
+    candidates.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "codelutra_nb", "verify", "--kind", "python", "--tasks", str(tasks), "--candidates",
+         str(candidates), "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["category"] for line in out.read_text().splitlines()] == ["correct", "correct",
+                                                                                        "syntax_error"]  # fmt: skip
+
+
 # ---- SQL -----------------------------------------------------------------------------------------------------------
 
 

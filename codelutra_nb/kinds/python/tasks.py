@@ -138,7 +138,7 @@ def program_for(task: PythonTask, completion: str) -> str | None:
     if "```" not in completion and not (_compiles(code) or (continues and _compiles(prompt + code))):
         code = _strip_prose(code)
     if continues:
-        if not re.search(rf"^\s*(async\s+)?def\s+{re.escape(task.entry_point)}\s*\(", code, re.MULTILINE):
+        if not re.search(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+{re.escape(task.entry_point)}[ \t]*\(", code, re.MULTILINE):
             return prompt + code
         joined = prompt + "\n" + code
         return joined if _compiles(joined) or not _compiles(code) else code
