@@ -20,7 +20,6 @@ from datasets import Dataset
 
 from codelutra_nb.config import load_config
 from codelutra_nb.kinds import get_kind, load_tasks
-from codelutra_nb.methods import get_method
 from codelutra_nb.prompts import messages_for
 from codelutra_nb.training import train_adapter
 
@@ -47,7 +46,7 @@ def rate(settings: dict, data: Dataset) -> float:
         train_adapter(
             cfg.model,
             cfg.training,
-            get_method(cfg.run.method).trainer(cfg),
+            cfg.method.make_trainer(),
             data,
             Path(tmp) / "adapter",
             None,

@@ -25,10 +25,9 @@ from .errors import StoreError
 from .evaluation import summarize
 from .jsonl import read_jsonl
 from .kernels import StageKernel
-from .layout import PAIRING_STATS, TRAINING_LOG
-from .methods import get_method
+from .layout import PAIRING_STATS
 from .progress import say
-from .stages import iteration_stages
+from .stages import check_stages, iteration_stages, training_log
 from .store import LocalStore, open_store
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -46,6 +45,7 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
     store = open_store(cfg)  # checks the store (Hub token, network) once, before hours of work
     resolved = {k: v for k, v in cfg.to_dict().items() if k not in ("iteration", "force")}
     stages = iteration_stages(cfg, store)
+    check_stages(cfg, store, stages)  # a stored artifact made with other values: refused before any notebook runs
     executed = []
     kernel = None
     try:
@@ -53,8 +53,8 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
             t = stage.iteration(cfg)
             out = store.path(t, "notebooks") / stage.notebook
             out.parent.mkdir(parents=True, exist_ok=True)
-            artifact, outcome = _OUTCOMES.get(stage.name, (None, None))
-            done = artifact is not None and not cfg.run.force and store.has(t, artifact)
+            outcome = _OUTCOMES[stage.name]
+            done = not cfg.run.force and store.has(t, stage.artifact)
             name = f"iteration {cfg.run.iteration} · {stage.name} ({number}/{len(stages)})"
             say(f"▶ {name}: {stage.notebook}{', done before: reading the store' if done else ''}")
             started = time.perf_counter()
@@ -83,8 +83,7 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
                 raise
             finally:
                 kernel.close_clients()
-            numbers = f": {outcome(cfg, store, t)}" if outcome else ""
-            say(f"✓ {name} done in {_duration(time.perf_counter() - started)}{numbers}")
+            say(f"✓ {name} done in {_duration(time.perf_counter() - started)}: {outcome(cfg, store, t)}")
             store.publish(t, "notebooks")
             executed.append(out)
             if kernel_per_stage:
@@ -117,18 +116,11 @@ def _verified(cfg: LoopConfig, store: LocalStore, t: int) -> str:
 
 def _paired(cfg: LoopConfig, store: LocalStore, t: int) -> str:
     stats = json.loads((store.fetch(t, "preferences") / PAIRING_STATS).read_text())
-    return f"{stats['pairs']} pairs" if "pairs" in stats else f"{stats['rows']} training rows"
+    return cfg.method.rows_line(t, stats.get("rows", stats.get("pairs")))  # before 0.2: pairs
 
 
 def _trained(cfg: LoopConfig, store: LocalStore, t: int) -> str:
-    log = json.loads((store.fetch(t, "adapter") / TRAINING_LOG).read_text())
-    s = get_method(cfg.run.method).trainer(cfg).summarize(log)
-    if not s["steps"]:
-        return f"M({t}) trained, no logged steps"
-    text = f"M({t}) after {s['steps']} steps: loss {s['first_loss']:.3g} → {s['last_loss']:.3g}"
-    if s.get("last_margin") is not None:
-        text += f", reward margin {s['first_margin']:.3g} → {s['last_margin']:.3g}"
-    return text
+    return cfg.method.training_line(t, training_log(store, t))
 
 
 def _evaluated(cfg: LoopConfig, store: LocalStore, t: int) -> str:
@@ -140,15 +132,15 @@ def _evaluated(cfg: LoopConfig, store: LocalStore, t: int) -> str:
     return text
 
 
-_OUTCOMES: dict[str, tuple[str, Callable[[LoopConfig, LocalStore, int], str]]] = {
-    "baseline": ("metrics", _evaluated),
-    "sample": ("samples", _sampled),
-    "verify": ("verdicts", _verified),
-    "pair": ("preferences", _paired),
-    "train": ("adapter", _trained),
-    "evaluate": ("metrics", _evaluated),
+_OUTCOMES: dict[str, Callable[[LoopConfig, LocalStore, int], str]] = {
+    "baseline": _evaluated,
+    "sample": _sampled,
+    "verify": _verified,
+    "pair": _paired,
+    "train": _trained,
+    "evaluate": _evaluated,
 }
-"""Per stage: the artifact it writes (there already: the stage skips) and the numbers its end line shows."""
+"""Per stage: the numbers its end line shows."""
 
 
 def _kernel_name(notebook: Path) -> str:

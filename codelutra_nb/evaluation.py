@@ -186,10 +186,8 @@ def metrics_table(history: Sequence[dict]):
 
 
 def plot_history(history: Sequence[dict], path: Path | None = None):
-    """Accuracy and executable rate across iterations, beside the error categories of each iteration."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    """Accuracy and executable rate across iterations, beside the error categories of each iteration (drawn in a
+    notebook by its inline backend; without a display matplotlib falls back to Agg)."""
     import matplotlib.pyplot as plt
 
     table = metrics_table(history)

@@ -18,12 +18,12 @@ Layout (``<t>`` is the iteration):
 (atomically, by `LocalStore`); the dataset repo then gets what iteration t holds locally and the Hub lacks, in one
 commit: checkpoint shards once ``shards_per_commit`` of them wait or ``push_minutes`` passed, and a stage's finished
 artifact together with its shards' removal (the shards were only a resume point) and the small artifacts that wait
-for the next commit (`DEFERRED`: timings, executed notebooks, per-question evaluation). `flush` (the chain's last
-step) and `sync` (in every `preflight`) push whatever still waits, in one commit. A 429 keeps the work locally and
-says when the Hub takes commits again; the next commit, `flush` or preflight pushes it. So the Hub never holds half
-an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which only grows (one executed
-notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the repo's first commit (no
-adapter files), so it holds an adapter only once the adapter's commit has landed.
+for the next commit (`DEFERRED`: timings, executed notebooks, per-question evaluation, provenance records). `flush`
+(the chain's last step) and `sync` (in every `preflight`) push whatever still waits, in one commit. A 429 keeps
+the work locally and says when the Hub takes commits again; the next commit, `flush` or preflight pushes it. So
+the Hub never holds half an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which
+only grows (one executed notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the
+repo's first commit (no adapter files), so it holds an adapter only once the adapter's commit has landed.
 
 **Requests.** A store lists the dataset repo once (recursively) and the model repo's branches once, and keeps both up
 to date with its own commits; `refresh` forgets them (another process pushed). ``whoami`` is asked once per process.
@@ -74,7 +74,7 @@ from .store import LocalStore
 # Folders that grow over several publishes, possibly from different machines (one executed notebook per stage):
 # a push adds and updates files but deletes none. Other folders are replaced as a whole (no stale parquet shard).
 ADDITIVE_FOLDERS = ("notebooks",)
-DEFERRED = ("timings", "notebooks", "evaluation")
+DEFERRED = ("timings", "notebooks", "evaluation", "provenance")
 """Small artifacts that wait for the next commit of their iteration (or `HubStore.flush`) instead of making one."""
 MAX_PARQUET_SHARD_BYTES = 500 * 1000 * 1000
 # Files of the model repo that are not part of an adapter.

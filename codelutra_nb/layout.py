@@ -21,6 +21,7 @@ ARTIFACTS: dict[str, str] = {
     "metrics": "metrics.json",
     "timings": "timings.json",
     "notebooks": "notebooks",
+    "provenance": "provenance.json",
 }
 """Artifact name -> its file or folder name inside ``iter-<t>/``."""
 

@@ -9,15 +9,19 @@ its gold solution as the chosen answer (``no_correct``).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-
-from datasets import Dataset
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .kinds import Task, get_kind
 from .prompts import build_messages
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 _REPEAT = re.compile(r"(.{8,}?)\1{3,}", re.DOTALL)
 
@@ -150,7 +154,21 @@ def completion_row(prompt: list[dict], answer: str, task_id: str, iteration: int
 
 def rows_dataset(rows: list[dict], columns: Sequence[str]) -> Dataset:
     """The rows as a dataset; with no rows, an empty one that still has ``columns``."""
+    from datasets import Dataset
+
     return Dataset.from_list(rows) if rows else Dataset.from_dict({column: [] for column in columns})
+
+
+def load_rows(path: str | Path) -> Dataset:
+    """Training rows saved with ``save_to_disk``; an empty dataset (which ``load_from_disk`` cannot read back: it
+    has no data file) comes back empty, with its columns."""
+    from datasets import Dataset, Features, load_from_disk
+
+    path = Path(path)
+    if json.loads((path / "state.json").read_text())["_data_files"]:
+        return load_from_disk(str(path))
+    features = Features.from_dict(json.loads((path / "dataset_info.json").read_text())["features"])
+    return Dataset.from_dict({column: [] for column in features}, features=features)
 
 
 def _natural_key(task_id: str) -> tuple:

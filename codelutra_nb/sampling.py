@@ -9,6 +9,7 @@ parameter names. `TransformersSampler` batches sequences of many questions
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -139,10 +140,28 @@ SAMPLERS: dict[str, type[Sampler]] = {
 def make_sampler(
     backend: str, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str = "sampling"
 ) -> Sampler:
-    """The sampler ``backend`` names, serving M = base + ``adapter``."""
-    if backend not in SAMPLERS:
-        raise ConfigError(f"Unknown sampler {backend!r}; known samplers: {sorted(SAMPLERS)}.")
-    return SAMPLERS[backend].create(model, adapter, batch_size=batch_size, desc=desc)
+    """The sampler ``backend`` names (a `SAMPLERS` name, or ``package.module:Class``), serving M = base +
+    ``adapter``."""
+    return sampler_class(backend).create(model, adapter, batch_size=batch_size, desc=desc)
+
+
+def sampler_class(backend: str) -> type[Sampler]:
+    """The class of a `SAMPLERS` name or of an import path ``package.module:Class`` (a backend of one's own)."""
+    if backend in SAMPLERS:
+        return SAMPLERS[backend]
+    module, _, name = backend.partition(":")
+    if not name:
+        raise ConfigError(f"Unknown sampler {backend!r}; known samplers: {sorted(SAMPLERS)}, or package.module:Class.")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"sampler {backend!r}: cannot import {name} from {module} ({exc}); give an importable "
+            "package.module:Class whose class has create() and generate() like codelutra_nb.sampling.Sampler."
+        ) from exc
+    if not (callable(getattr(found, "create", None)) and callable(getattr(found, "generate", None))):
+        raise ConfigError(f"sampler {backend!r} has no create() and generate(); see codelutra_nb.sampling.Sampler.")
+    return found
 
 
 def decode(model, tokenizer, batch: dict[str, torch.Tensor], settings: GenerationSettings) -> list[str]:

@@ -1,9 +1,11 @@
 """The stages of iteration t, in order, each reading and writing the store; notebooks and the CLI call these.
 
-`STAGES` is the one place that orders the stages and names the notebook of
-each. A stage whose output exists is skipped unless ``force``. Sampling and
-verification write checkpoint shards of ``shard_size`` questions, so a crashed
-run continues after the last finished shard with the same samples.
+`STAGES` is the one place that orders the stages and names the notebook and
+the artifact of each. A stage whose output exists is skipped unless ``force``,
+and refuses before any work when that output was made with other values
+(`codelutra_nb.provenance`). Sampling and verification write checkpoint shards
+of ``shard_size`` questions, so a crashed run continues after the last finished
+shard with the same samples.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import provenance
 from .best import announce_start, update_best, versus
 from .config import LoopConfig
 from .errors import ConfigError, TaskDataError
@@ -23,7 +26,7 @@ from .evaluation import evaluate, plot_history, summarize, summarize_unseen
 from .jsonl import read_jsonl, write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
-from .methods import get_method
+from .pairing import load_rows
 from .prompts import messages_for
 from .sampling import GenerationSettings, make_sampler
 from .store import LocalStore
@@ -45,13 +48,13 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     t, run, sampling = cfg.run.iteration, cfg.run, cfg.sampling
     _need_training_iteration(t)
     announce_start(history(store), t, stop_when_worse=run.stop_when_worse)
-    if store.has(t, "samples") and not run.force:
+    if provenance.check(cfg, store, "sample", t):
         return {"stage": "sample", "records": len(read_jsonl(store.fetch(t, "samples"))), "skipped": True}
+    tasks = list(load_tasks(cfg.tasks, "train", t).values())
+    cfg.method.check(cfg, tasks)  # before any sampling: a method that cannot run on these tasks says why
+    provenance.record(cfg, store, "sample", t)
     with _timed(store, t, "sample"):
-        tasks = list(load_tasks(cfg.tasks, "train", t).values())
-        method = get_method(run.method)
-        method.check(cfg, tasks)  # before any sampling: a method that cannot run on these tasks says why
-        if not method.uses_samples:
+        if not cfg.method.uses_samples:
             tasks = []
         adapter = adapter_of(store, t - 1)
         settings = GenerationSettings(
@@ -89,8 +92,9 @@ def verify_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     """Stage 2: execute every sample and record its category."""
     t, run = cfg.run.iteration, cfg.run
     _need_training_iteration(t)
-    if store.has(t, "verdicts") and not run.force:
+    if provenance.check(cfg, store, "verify", t):
         return {"stage": "verify", **summarize(read_jsonl(store.fetch(t, "verdicts"))), "skipped": True}
+    provenance.record(cfg, store, "verify", t)
     with _timed(store, t, "verify"):
         tasks = load_tasks(cfg.tasks, "train", t)
         samples = read_jsonl(store.fetch(t, "samples"))
@@ -111,12 +115,12 @@ def pair_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     """Stage 3: iteration t's training rows by the method's rule (CodeLutra: TRL prompt/chosen/rejected)."""
     t = cfg.run.iteration
     _need_training_iteration(t)
-    if store.has(t, "preferences") and not cfg.run.force:
+    if provenance.check(cfg, store, "pair", t):
         return _pairing_stats(store, t) | {"skipped": True}
+    provenance.record(cfg, store, "pair", t)
     with _timed(store, t, "pair"):
-        method, tasks = get_method(cfg.run.method), load_tasks(cfg.tasks, "train", t)
-        method.check(cfg, list(tasks.values()))
-        rows = method.build_rows(tasks, read_jsonl(store.fetch(t, "verdicts")), cfg, adapter_of(store, t - 1))
+        tasks = load_tasks(cfg.tasks, "train", t)
+        rows = cfg.method.build_rows(tasks, read_jsonl(store.fetch(t, "verdicts")), cfg, adapter_of(store, t - 1))
         stats = {"stage": "pair", "iteration": t, **rows.stats, "rows": len(rows.dataset)}
         with store.writing(t, "preferences") as path:
             rows.dataset.save_to_disk(str(path))
@@ -128,19 +132,17 @@ def pair_stage(cfg: LoopConfig, store: LocalStore) -> dict:
 
 def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     """Stage 4: M(t) = M(t-1) trained by the method (CodeLutra: L_DPO + lambda * L_SFT); the reference is M(t-1)."""
-    from datasets import load_from_disk
-
     from .training import train_adapter
 
-    t, method = cfg.run.iteration, get_method(cfg.run.method)
+    t = cfg.run.iteration
     _need_training_iteration(t)
-    if store.has(t, "adapter") and not cfg.run.force:
+    if provenance.check(cfg, store, "train", t):
         return _train_summary(cfg, store, t) | {"skipped": True}
+    dataset = training_rows(store, t)
+    if len(dataset) == 0:
+        raise TaskDataError(cfg.method.empty_message(t))
+    provenance.record(cfg, store, "train", t)
     with _timed(store, t, "train"):
-        stats = _pairing_stats(store, t)
-        if stats.get("rows", stats.get("pairs")) == 0:  # an empty saved dataset does not load back; before 0.2: pairs
-            raise TaskDataError(method.empty_message(t))
-        dataset = load_from_disk(str(store.fetch(t, "preferences")))
         previous = adapter_of(store, t - 1)
         checkpoints = store.iteration_dir(t) / CHECKPOINTS
         if cfg.run.force:
@@ -152,7 +154,7 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
             train_adapter(
                 cfg.model,
                 cfg.training,
-                method.trainer(cfg),
+                cfg.method.make_trainer(),
                 dataset,
                 path,
                 previous,
@@ -173,10 +175,11 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     last (`best.update_best`), also when the stage is skipped.
     """
     t = cfg.run.iteration
-    if store.has(t, "metrics") and not cfg.run.force:
+    if provenance.check(cfg, store, "evaluate", t):
         metrics = store.read_json(t, "metrics")
         update_best(store, history(store))
         return metrics | {"skipped": True}
+    provenance.record(cfg, store, "evaluate", t)
     started = time.perf_counter()
     records, summary = evaluate(cfg, adapter_of(store, t), desc=f"evaluating M({t})")
     trained = {str(task.group) for task in load_tasks(cfg.tasks, "train").values() if task.group is not None}
@@ -209,6 +212,16 @@ def baseline_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     return evaluate_stage(cfg.replace(iteration=0), store)
 
 
+def training_rows(store: LocalStore, t: int):
+    """Iteration t's training rows (a `datasets.Dataset`, empty when the method found none)."""
+    return load_rows(store.fetch(t, "preferences"))
+
+
+def training_log(store: LocalStore, t: int) -> list[dict]:
+    """The Trainer's log history of iteration t (loss and the trainer's own numbers per step)."""
+    return json.loads((store.fetch(t, "adapter") / TRAINING_LOG).read_text())
+
+
 def history(store: LocalStore) -> list[dict]:
     """metrics.json of every evaluated iteration, ascending."""
     return [store.read_json(t, "metrics") for t in store.iterations_with("metrics")]
@@ -222,11 +235,13 @@ def plot_progress(store: LocalStore):
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the method: the function that runs it and the notebook that runs it as a papermill program."""
+    """One step of the method: the function that runs it, the notebook that runs it as a papermill program, and the
+    artifact it makes (there already, made with the same values: the stage is skipped)."""
 
     name: str
     run: Callable[[LoopConfig, LocalStore], dict]
     notebook: str
+    artifact: str
     base_model: bool = False
     """True when the stage works on M(0) and records its results as iteration 0 (the baseline)."""
 
@@ -234,16 +249,21 @@ class Stage:
         """The iteration whose artifacts the stage writes."""
         return 0 if self.base_model else cfg.run.iteration
 
+    @property
+    def step(self) -> str:
+        """The method's step it runs (`provenance.OUTPUTS`): the baseline is the evaluate step of iteration 0."""
+        return "evaluate" if self.base_model else self.name
+
 
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("baseline", baseline_stage, "05_evaluate.ipynb", base_model=True),
-        Stage("sample", sample_stage, "01_sample.ipynb"),
-        Stage("verify", verify_stage, "02_verify.ipynb"),
-        Stage("pair", pair_stage, "03_pair.ipynb"),
-        Stage("train", train_stage, "04_train.ipynb"),
-        Stage("evaluate", evaluate_stage, "05_evaluate.ipynb"),
+        Stage("baseline", baseline_stage, "05_evaluate.ipynb", "metrics", base_model=True),
+        Stage("sample", sample_stage, "01_sample.ipynb", "samples"),
+        Stage("verify", verify_stage, "02_verify.ipynb", "verdicts"),
+        Stage("pair", pair_stage, "03_pair.ipynb", "preferences"),
+        Stage("train", train_stage, "04_train.ipynb", "adapter"),
+        Stage("evaluate", evaluate_stage, "05_evaluate.ipynb", "metrics"),
     )
 }
 """Every stage by name, in the order an iteration runs them (``baseline`` only when due)."""
@@ -257,7 +277,17 @@ def run_stages(cfg: LoopConfig, stages: Sequence[str], store: LocalStore | None 
     from .store import open_store
 
     store = store or open_store(cfg)
+    check_stages(cfg, store, [STAGES[name] for name in stages])
     return [{"stage": name} | STAGES[name].run(cfg, store) for name in stages]
+
+
+def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) -> None:
+    """Before any of ``stages`` runs: refuse (`provenance.check_stages`) when an artifact they would reuse, or the
+    base model's evaluation their results are compared with, was made with other values than ``cfg``'s."""
+    steps = [(stage.step, stage.iteration(cfg)) for stage in stages]
+    if cfg.run.iteration > 0 and ("evaluate", 0) not in steps and store.has(0, "metrics"):
+        steps.append(("evaluate", 0))
+    provenance.check_stages(cfg, store, steps)
 
 
 def iteration_stages(cfg: LoopConfig, store: LocalStore) -> list[Stage]:
@@ -283,8 +313,7 @@ def _pairing_stats(store: LocalStore, t: int) -> dict:
 
 
 def _train_summary(cfg: LoopConfig, store: LocalStore, t: int) -> dict:
-    log_history = json.loads((store.fetch(t, "adapter") / TRAINING_LOG).read_text())
-    return {"stage": "train", "iteration": t, **get_method(cfg.run.method).trainer(cfg).summarize(log_history)}
+    return {"stage": "train", "iteration": t, **cfg.method.training_summary(training_log(store, t))}
 
 
 def _need_training_iteration(t: int) -> None:

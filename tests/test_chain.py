@@ -22,7 +22,8 @@ END_NUMBERS = {
     "sample": r"8 samples of 4 questions from M\(0\)",
     "verify": r"8 samples, \d+\.\d% correct, \d+\.\d% executable",
     "pair": r"\d+ pairs",
-    "train": r"M\(1\) after \d+ steps: loss [\d.]+ → [\d.]+, reward margin [-\d.e]+ → [-\d.e]+",
+    "train": r"M\(1\) after \d+ steps: loss [\d.]+ → [\d.]+, reward margin [-\d.e]+ → [-\d.e]+, "
+    r"reward accuracy [\d.]+ → [\d.]+",
     "evaluate": r"M\(1\) held-out accuracy \d+\.\d% \(\d+/3\), executable \d+\.\d%",
 }
 """The end line of each stage of iteration 1 on the tiny preset (4 training questions, K = 2, 3 held-out)."""

@@ -173,7 +173,11 @@ def test_crash_mid_sampling_resumes_on_a_fresh_machine(
     with pytest.raises(RuntimeError, match="session died"):
         stages.sample_stage(cfg, open_store(cfg))
     files = _hub_files(hub, DATASET_REPO, "dataset")
-    assert sorted(p for p in files if p.startswith("iter-1/")) == ["iter-1/samples.shards/00000.jsonl"]
+    # the shard, and the record of what is making it (a fresh machine resumes only with the same values)
+    assert sorted(p for p in files if p.startswith("iter-1/")) == [
+        "iter-1/provenance.json",
+        "iter-1/samples.shards/00000.jsonl",
+    ]
     shard0 = files["iter-1/samples.shards/00000.jsonl"]
 
     _fresh_machine(cfg, hub, monkeypatch, tmp_path / "hf-home-fresh")

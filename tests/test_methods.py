@@ -15,7 +15,7 @@ from codelutra_nb.jsonl import read_jsonl
 from codelutra_nb.kinds import Task
 from codelutra_nb.kinds.python.tasks import PythonTask
 from codelutra_nb.layout import GENERATED_TESTS, PAIRING_STATS, TRAINING_LOG
-from codelutra_nb.methods import METHODS, get_method
+from codelutra_nb.methods import METHODS
 from codelutra_nb.methods import dstc as dstc_module
 from codelutra_nb.methods import plum as plum_module
 from codelutra_nb.methods.dstc import minimax_select
@@ -67,19 +67,19 @@ def test_minimax_selection(passes, expected):
 def test_lambda_zero_removes_the_sft_term_and_each_method_picks_its_trainer(tiny_cfg, tmp_path):
     common = {"output_dir": str(tmp_path), "report_to": "none", "use_cpu": True}
     rows = Dataset.from_dict({"label": [True, False, False, False]})
-    dual = get_method("codelutra").trainer(tiny_cfg).config(tiny_cfg.training, common, rows)
+    dual = tiny_cfg.method.make_trainer().config(tiny_cfg.training, common, rows)
     assert (dual.loss_type, dual.loss_weights) == (["sigmoid", "sft"], [1.0, 1.0])
     for name in ("dpo_only", "dstc"):
-        alone = get_method(name).trainer(tiny_cfg).config(tiny_cfg.training, common, rows)
+        alone = tiny_cfg.replace(method=name).method.make_trainer().config(tiny_cfg.training, common, rows)
         assert (alone.loss_type, alone.loss_weights) == (["sigmoid"], [1.0])
-    kto = get_method("plum").trainer(tiny_cfg)
+    kto = tiny_cfg.replace(method="plum").method.make_trainer()
     assert isinstance(kto, KTO) and kto.columns == ("prompt", "completion", "label")
     config = kto.config(tiny_cfg.training, common, rows)
     assert (config.desirable_weight, config.undesirable_weight) == (3.0, 1.0)  # 1 desirable x 3 = 3 undesirable x 1
-    assert isinstance(get_method("plum").trainer(tiny_cfg.replace(trainer="dpo")), DPO)
-    assert isinstance(get_method("dstc").trainer(tiny_cfg.replace(trainer="kto")), KTO)
+    assert isinstance(tiny_cfg.replace(method="plum", trainer="dpo").method.make_trainer(), DPO)
+    assert isinstance(tiny_cfg.replace(method="dstc", trainer="kto").method.make_trainer(), KTO)
     for name in ("sft_gold", "sft_self"):
-        sft = get_method(name).trainer(tiny_cfg)
+        sft = tiny_cfg.replace(method=name).method.make_trainer()
         assert isinstance(sft, SFT) and sft.trainer_class().__name__ == "SFTTrainer"
 
 
@@ -90,13 +90,13 @@ def test_bad_method_choices_fail_before_any_sampling(tiny_cfg, monkeypatch):
     store = LocalStore(tiny_cfg.run.store_dir)
     with pytest.raises(ConfigError, match="method 'plum' runs on python tasks only, and task_kind is 'sql'"):
         stages.sample_stage(tiny_cfg.replace(method="plum"), store)
-    with pytest.raises(ConfigError, match="method 'codelutra' does not take trainer: kto"):
-        stages.sample_stage(tiny_cfg.replace(trainer="kto"), store)
+    with pytest.raises(ConfigError, match="'trainer' belongs to method.s. plum, dstc, not to method 'codelutra'"):
+        tiny_cfg.replace(trainer="kto")
     assert not store.has(1, "samples")
     no_gold = [Task(task_id="9", kind="sql", question="?", reference=None)]
     with pytest.raises(ConfigError, match=r"'sft_gold' trains on gold solutions, but 1 training tasks have none"):
-        get_method("sft_gold").check(tiny_cfg, no_gold)
-    get_method("sft_self").check(tiny_cfg, no_gold)
+        tiny_cfg.replace(method="sft_gold").method.check(tiny_cfg, no_gold)
+    tiny_cfg.replace(method="sft_self").method.check(tiny_cfg, no_gold)
 
 
 # ---- rows of each method -------------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def test_executability_pairs_executable_against_failing_samples_without_gold(tin
         {"task_id": "2", "completion": fence("def rev(s):\n    return s"), "category": "wrong_answer"},  # no failure
         {"task_id": "2", "completion": fence("def rev(s):\n    return s[::-1]"), "category": "correct"},
     ]
-    rows = get_method("executability").build_rows(tasks, verdicts, tiny_cfg, None)
+    rows = tiny_cfg.replace(method="executability").method.build_rows(tasks, verdicts, tiny_cfg, None)
     assert rows.dataset["task_id"] == ["1", "1"] and set(rows.dataset["chosen_source"]) == {"sample"}
     assert {c[0]["content"] for c in rows.dataset["chosen"]} == {fence(BAD_ADD)}  # ran: chosen, though wrong
     assert rows.stats["gold_chosen_tasks"] == 0 and rows.stats["skipped_no_failed"] == 1
@@ -118,13 +118,13 @@ def test_executability_pairs_executable_against_failing_samples_without_gold(tin
 
 def test_sft_rows_come_from_gold_or_from_correct_samples_only(tiny_cfg):
     tasks = {"1": ADD, "2": REV}
-    gold = get_method("sft_gold").build_rows(tasks, [], tiny_cfg, None).dataset
+    gold = tiny_cfg.replace(method="sft_gold").method.build_rows(tasks, [], tiny_cfg, None).dataset
     assert gold["completion"] == [[{"role": "assistant", "content": fence(ADD.reference)}],
                                   [{"role": "assistant", "content": fence(REV.reference)}]]  # fmt: skip
     verdicts = [{"task_id": "1", "completion": fence(GOOD_ADD), "category": "correct"},
                 {"task_id": "1", "completion": fence(BAD_ADD), "category": "wrong_answer"},
                 {"task_id": "2", "completion": fence(BROKEN), "category": "syntax_error"}]  # fmt: skip
-    own = get_method("sft_self").build_rows(tasks, verdicts, tiny_cfg, None)
+    own = tiny_cfg.replace(method="sft_self").method.build_rows(tasks, verdicts, tiny_cfg, None)
     assert own.dataset["completion"] == [[{"role": "assistant", "content": fence(GOOD_ADD)}]]
     assert own.stats == {"tasks": 2, "tasks_with_correct": 1, "degenerate": 0, "rows": 1}
 
@@ -132,7 +132,7 @@ def test_sft_rows_come_from_gold_or_from_correct_samples_only(tiny_cfg):
 def plum_generator(monkeypatch, answers: dict[str, str]) -> None:
     """The generator answers each question's PLUM prompt with ``answers[question]``."""
 
-    def fake(conversations, cfg, policy, n, desc):
+    def fake(conversations, cfg, policy, test_generator, n, desc):
         return [[next(a for q, a in answers.items() if q in c[-1]["content"])] * n for c in conversations]
 
     monkeypatch.setattr(plum_module, "generate", fake)
@@ -145,16 +145,17 @@ def test_plum_keeps_tests_its_reference_passes_and_labels_samples_by_them(tiny_c
     })  # fmt: skip
     tasks = {"1": ADD, "2": REV}
     verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("1", BROKEN), sample("2", "def rev(s): return s")]
-    rows = get_method("plum").build_rows(tasks, verdicts, tiny_cfg, None)
+    plum = tiny_cfg.replace(method="plum")
+    rows = plum.method.build_rows(tasks, verdicts, plum, None)
     written = {r["task_id"]: r for r in rows.extras[GENERATED_TESTS]}
     assert written["1"]["kept"] == ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]  # 2 + 2 == 5 dropped
     assert written["2"]["kept"] == []  # its reference fails its only test: question dropped
     assert rows.stats["tasks_with_tests"] == 1 and rows.stats["kept_tests"] == 2
     labels = {r["completion"][0]["content"]: r["label"] for r in rows.dataset}
     assert labels == {fence(GOOD_ADD): True, fence(BAD_ADD): False}  # negatives: runnable drops the syntax error
-    everything = get_method("plum").build_rows(tasks, verdicts, tiny_cfg.replace(negatives="all"), None)
+    everything = plum.replace(negatives="all").method.build_rows(tasks, verdicts, plum, None)
     assert sorted(everything.dataset["label"]) == [False, False, True]
-    paired = get_method("plum").build_rows(tasks, verdicts, tiny_cfg.replace(trainer="dpo"), None).dataset
+    paired = plum.replace(trainer="dpo").method.build_rows(tasks, verdicts, plum, None).dataset
     assert set(paired.column_names) >= {"prompt", "chosen", "rejected"} and len(paired) == tiny_cfg.sampling.num_samples
     assert {r[0]["content"] for r in paired["chosen"]} == {fence(GOOD_ADD)}
 
@@ -162,20 +163,21 @@ def test_plum_keeps_tests_its_reference_passes_and_labels_samples_by_them(tiny_c
 def test_dstc_selects_code_and_test_by_minimax_and_trains_on_both(tiny_cfg, monkeypatch):
     tests = {"1": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], "2": ["assert rev('ab') == 'ba'"]}
 
-    def fake(conversations, cfg, policy, n, desc):
+    def fake(conversations, cfg, policy, test_generator, n, desc):
         return [[tests["1" if "add" in c[-1]["content"] else "2"][min(i, 1 if "add" in c[-1]["content"] else 0)]
                  for i in range(n)] for c in conversations]  # fmt: skip
 
     monkeypatch.setattr(dstc_module, "generate", fake)
     tasks = {"1": ADD, "2": REV}
     verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("2", "def rev(s):\n    return s[::-1]")]
-    rows = get_method("dstc").build_rows(tasks, verdicts, tiny_cfg, None)
+    dstc = tiny_cfg.replace(method="dstc")
+    rows = dstc.method.build_rows(tasks, verdicts, dstc, None)
     selected = {r["task_id"]: r["selected"] for r in rows.extras[GENERATED_TESTS]}
     assert selected == {"1": [0, 0, 1, 0], "2": [0, 0, None, None]}  # every program passes rev's test: no rejected
     assert len(rows.dataset) == 1 and rows.stats["both_feasible"] == 1
     assert rows.dataset[0]["chosen"][0]["content"] == fence(GOOD_ADD) + "\n\n" + fence("assert add(1, 2) == 3")
     assert rows.dataset[0]["rejected"][0]["content"] == fence(BAD_ADD) + "\n\n" + fence("assert add(1, 2) == 3")
-    kto = get_method("dstc").build_rows(tasks, verdicts, tiny_cfg.replace(trainer="kto"), None).dataset
+    kto = dstc.replace(trainer="kto").method.build_rows(tasks, verdicts, dstc, None).dataset
     assert sorted(zip(kto["task_id"], kto["label"])) == [("1", False), ("1", True), ("2", True)]
 
 
@@ -184,7 +186,7 @@ def test_dstc_selects_code_and_test_by_minimax_and_trains_on_both(tiny_cfg, monk
 
 @pytest.mark.parametrize("name", ["executability", "dpo_only", "sft_gold", "sft_self"])
 def test_each_sql_method_runs_the_five_stages(tiny_cfg, name, monkeypatch):
-    cfg = tiny_cfg.replace(method=name, baseline=False, no_correct="gold")
+    cfg = tiny_cfg.replace(method=name, baseline=False)
     forced = {"sft_self": Category.CORRECT, "executability": Category.WRONG_ANSWER}.get(name)
     if forced:  # a random model writes no query that runs: make the first sample of each question this category
         verify = stages.verify_candidates
@@ -217,7 +219,7 @@ def test_plum_and_dstc_run_the_five_stages_on_python_tasks(tiny_cfg, tmp_path, m
     answer = {"add": fence(GOOD_ADD) + "\n" + fence("assert add(1, 2) == 3"),
               "sub": fence("def sub(a, b):\n    return a - b") + "\n" + fence("assert sub(3, 2) == 1")}  # fmt: skip
 
-    def fake(conversations, cfg, policy, n, desc):
+    def fake(conversations, cfg, policy, test_generator, n, desc):
         return [[answer["add" if "`add`" in c[-1]["content"] else "sub"]] * n for c in conversations]
 
     monkeypatch.setattr(plum_module if name == "plum" else dstc_module, "generate", fake)

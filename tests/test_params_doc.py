@@ -40,7 +40,7 @@ def test_params_command_prints_values_sources_and_help():
     )
     assert run.returncode == 0, run.stderr
     assert "[sampling]" in run.stdout and "[training]" in run.stdout
-    assert "beta = 0.3  (override; float > 0)\n      DPO temperature." in run.stdout
+    assert "beta = 0.3  (override; float > 0)\n      DPO / KTO temperature." in run.stdout
     assert "load_in_4bit = True  (preset colab_t4; bool)" in run.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "codelutra_nb", "params", "--set", "bta=0.3"],

@@ -7,7 +7,6 @@ import torch
 from datasets import Dataset
 
 from codelutra_nb import prompt_sharing
-from codelutra_nb.methods import get_method
 from codelutra_nb.models import load_base_model
 from codelutra_nb.prompt_sharing import share_pair_prompts
 from codelutra_nb.training import train_adapter
@@ -89,7 +88,7 @@ def test_trl_dpo_losses_are_the_same_with_shared_prompts(tiny_cfg, tmp_path):
         result = train_adapter(
             cfg.model,
             cfg.training,
-            get_method("codelutra").trainer(cfg),
+            cfg.method.make_trainer(),
             Dataset.from_list(rows),
             tmp_path / f"adapter-{share}",
             None,

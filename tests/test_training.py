@@ -6,7 +6,6 @@ import torch
 from datasets import Dataset
 from safetensors.torch import load_file
 
-from codelutra_nb.methods import get_method
 from codelutra_nb.methods.trainers import DPO, KTO, SFT
 from codelutra_nb.training import common_trainer_args, train_adapter
 
@@ -35,7 +34,7 @@ def _train(cfg, pairs, tmp_path, name, previous=None):
     return train_adapter(
         cfg.model,
         cfg.training,
-        get_method("codelutra").trainer(cfg),
+        cfg.method.make_trainer(),
         pairs,
         tmp_path / name,
         previous,

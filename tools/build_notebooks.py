@@ -63,23 +63,20 @@ NOTEBOOK_CELLS = {
     ),
     "03_pair.ipynb": stage(
         "3 · Pair",
-        "Per question, K (chosen = correct, rejected = failed) pairs, drawn with replacement when a side has fewer than K; "
-        "degenerate outputs that repeat themselves are dropped first.",
-        'import pandas as pd\nfrom codelutra_nb.stages import pair_stage\n\npd.Series(pair_stage(cfg, store), name="pairing")',
-        "# Two of the pairs the model will learn from:",
-        'from datasets import load_from_disk\n\npairs = load_from_disk(str(store.fetch(t, "preferences")))\n'
-        'pd.DataFrame({"question": [p[-1]["content"][-120:] for p in pairs[:2]["prompt"]],\n'
-        '              "chosen": [c[0]["content"] for c in pairs[:2]["chosen"]],\n'
-        '              "rejected": [r[0]["content"][:200] for r in pairs[:2]["rejected"]]})',
+        "The method turns the verified samples into training rows. CodeLutra's: per question, K (chosen = correct, "
+        "rejected = failed) pairs, drawn with replacement when a side has fewer than K, after dropping degenerate outputs "
+        "that repeat themselves; the other methods (`method`) make theirs by their own rule.",
+        'import pandas as pd\nfrom codelutra_nb.stages import pair_stage, training_rows\n\npd.Series(pair_stage(cfg, store), name="pairing")',
+        "# Two of the rows the model will learn from, as the method shows them:",
+        "cfg.method.preview(training_rows(store, t), t)",
     ),
     "04_train.ipynb": stage(
         "4 · Train",
-        "One epoch of LoRA (QLoRA when `load_in_4bit`) with the dual loss L = L_DPO + λ·L_SFT(chosen). Training continues "
-        "the adapter of M(t-1), and the reference model is M(t-1).",
-        'import pandas as pd\nfrom codelutra_nb.stages import train_stage\n\npd.Series(train_stage(cfg, store), name="training")',
-        'import json\nfrom codelutra_nb.layout import TRAINING_LOG\n\nlog = pd.DataFrame(json.loads((store.fetch(t, "adapter") / TRAINING_LOG).read_text()))\n'
-        'log.dropna(subset=["rewards/margins"]).plot(x="step", y=["loss", "rewards/margins", "rewards/accuracies"],\n'
-        "                                          subplots=True, figsize=(8, 5));",
+        "One epoch of LoRA (QLoRA when `load_in_4bit`) with the method's trainer: for CodeLutra the dual loss "
+        "L = L_DPO + λ·L_SFT(chosen). Training continues the adapter of M(t-1), and the reference model is M(t-1).",
+        'import pandas as pd\nfrom codelutra_nb.stages import train_stage, training_log\n\npd.Series(train_stage(cfg, store), name="training")',
+        "# How training went, in the trainer's own numbers:",
+        "log = training_log(store, t)\nprint(cfg.method.training_line(t, log))\ncfg.method.plot_training(log);",
     ),
     "05_evaluate.ipynb": stage(
         "5 · Evaluate",

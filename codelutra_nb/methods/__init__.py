@@ -1,11 +1,11 @@
 """Training methods: one `Method` per module, and the one registry the ``method`` parameter names.
 
-Adding a method is one new module with a `Method` subclass plus one line in `METHODS`.
+Adding a method is one new module with a `Method` subclass (its own parameters as dataclass fields) plus one line
+in `METHODS`. The config builds the chosen one (`LoopConfig.method`); nothing else looks a method up by name.
 """
 
 from __future__ import annotations
 
-from ..errors import ConfigError
 from .base import Method, Rows
 from .codelutra import CodeLutra
 from .dpo_only import DpoOnly
@@ -15,22 +15,15 @@ from .plum import Plum
 from .sft_gold import SftGold
 from .sft_self import SftSelf
 
-__all__ = ["METHODS", "Method", "Rows", "get_method"]
+__all__ = ["METHODS", "Method", "Rows"]
 
-METHODS: dict[str, Method] = {
-    "codelutra": CodeLutra(),
-    "executability": Executability(),
-    "plum": Plum(),
-    "dstc": Dstc(),
-    "dpo_only": DpoOnly(),
-    "sft_gold": SftGold(),
-    "sft_self": SftSelf(),
+METHODS: dict[str, type[Method]] = {
+    "codelutra": CodeLutra,
+    "executability": Executability,
+    "plum": Plum,
+    "dstc": Dstc,
+    "dpo_only": DpoOnly,
+    "sft_gold": SftGold,
+    "sft_self": SftSelf,
 }
-"""Method name (the ``method`` parameter) -> the method."""
-
-
-def get_method(name: str) -> Method:
-    """The registered method called ``name``; `ConfigError` listing the known ones otherwise."""
-    if name not in METHODS:
-        raise ConfigError(f"Unknown method {name!r}; known methods: {sorted(METHODS)}.")
-    return METHODS[name]
+"""Method name (the ``method`` parameter) -> its class (whose fields are its own parameters)."""

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from ..config import LoopConfig
-from .codelutra import CodeLutra
+from dataclasses import dataclass
+from typing import Literal
+
+from .codelutra import PairMethod, no_correct_param
 from .trainers import DPO, Trainer
 
 
-class DpoOnly(CodeLutra):
-    name = "dpo_only"
+@dataclass(frozen=True)
+class DpoOnly(PairMethod):
+    """CodeLutra's pairs trained with DPO alone (lambda = 0)."""
 
-    def trainer(self, cfg: LoopConfig) -> Trainer:
+    name = "dpo_only"
+    no_correct: Literal["skip", "gold"] = no_correct_param()
+
+    def gold_fallback(self) -> str:
+        return self.no_correct
+
+    def make_trainer(self) -> Trainer:
         return DPO(sft_weight=0.0)

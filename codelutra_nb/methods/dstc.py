@@ -10,15 +10,17 @@ never used for training (only by the evaluation). DPO (the default) keeps questi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from ..config import LoopConfig
+from ..config import PAIR, TRAIN, LoopConfig, param
 from ..kinds import Task, TaskKind, get_kind
 from ..layout import GENERATED_TESTS
 from ..pairing import COMPLETION_COLUMNS, PREFERENCE_COLUMNS, by_task, completion_row, preference_row, rows_dataset
 from ..prompts import messages_for
 from .base import Method, Rows
-from .testgen import ask, assert_lines, generate, programs_of, run_matrix
+from .testgen import GENERATION_PARAMS, ask, assert_lines, generate, programs_of, run_matrix, test_generator_param
 from .trainers import DPO, KTO, Trainer
 
 PROMPT = (
@@ -62,10 +64,20 @@ def _response(
     return RESPONSE.format(code=kind.answer_text(completions[i]), test=tests[j])
 
 
+@dataclass(frozen=True)
 class Dstc(Method):
+    """DSTC: K programs and K model-written tests per question; minimax selection over which program passes which
+    test gives a chosen and a rejected (program, test), trained as program + test."""
+
     name = "dstc"
     kinds = ("python",)
-    trainers = ("dpo", "kto")
+    pair_reads = GENERATION_PARAMS
+    trainer: Literal["dpo", "kto"] = param(
+        "dpo",
+        "dpo: the chosen against the rejected (program, test) (the paper's); kto: each feasible side unpaired.",
+        shapes=(PAIR, TRAIN),
+    )
+    test_generator: str | None = test_generator_param()
 
     def build_rows(
         self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None
@@ -73,7 +85,9 @@ class Dstc(Method):
         groups = by_task(verdicts)
         asked = [tasks[tid] for tid in groups]
         k = cfg.sampling.num_samples
-        answers = generate([ask(PROMPT, t) for t in asked], cfg, policy, n=k, desc="dstc: writing tests")
+        answers = generate(
+            [ask(PROMPT, t) for t in asked], cfg, policy, self.test_generator, n=k, desc="dstc: writing tests"
+        )
         tests = {
             t.task_id: [line for text in texts for line in assert_lines(text)[:1]] for t, texts in zip(asked, answers)
         }
@@ -81,7 +95,7 @@ class Dstc(Method):
         matrices = run_matrix(
             [(tasks[tid], programs_of(tasks[tid], completions[tid]), tests[tid]) for tid in groups], cfg
         )
-        use_kto = cfg.training.trainer == "kto"
+        use_kto = self.trainer == "kto"
         rows: list[dict] = []
         extras: list[dict] = []
         stats = {
@@ -114,8 +128,8 @@ class Dstc(Method):
         columns = COMPLETION_COLUMNS + ("label",) if use_kto else PREFERENCE_COLUMNS
         return Rows(rows_dataset(rows, columns), stats, {GENERATED_TESTS: extras})
 
-    def trainer(self, cfg: LoopConfig) -> Trainer:
-        return KTO() if cfg.training.trainer == "kto" else DPO(sft_weight=0.0)
+    def make_trainer(self) -> Trainer:
+        return KTO() if self.trainer == "kto" else DPO(sft_weight=0.0)
 
     def empty_message(self, iteration: int) -> str:
         return (

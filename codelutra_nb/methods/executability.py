@@ -8,16 +8,23 @@ for Python: the program and its tests ran to an answer) against ``syntax_error``
 
 from __future__ import annotations
 
-from ..config import LoopConfig
-from .codelutra import CodeLutra
+from dataclasses import dataclass
+
+from .codelutra import PairMethod, sft_weight_param
+from .trainers import DPO, Trainer
 
 
-class Executability(CodeLutra):
+@dataclass(frozen=True)
+class Executability(PairMethod):
+    """K pairs per question, chosen = a sample that executes, rejected = one that does not (no gold ever), trained
+    with DPO plus lambda times SFT."""
+
     name = "executability"
     chosen = ("correct", "wrong_answer")
+    sft_weight: float = sft_weight_param()
 
-    def no_correct(self, cfg: LoopConfig) -> str:
-        return "skip"
+    def make_trainer(self) -> Trainer:
+        return DPO(sft_weight=self.sft_weight)
 
     def empty_message(self, iteration: int) -> str:
         return (

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from ..config import LoopConfig
+from ..config import PAIR, TRAIN, LoopConfig, param
 from ..kinds import Task, get_kind
 from ..layout import GENERATED_TESTS
 from ..pairing import (
@@ -32,7 +34,16 @@ from ..pairing import (
 )
 from ..prompts import messages_for
 from .base import Method, Rows
-from .testgen import ask, assert_lines, generate, programs_of, run_matrix, solution_block
+from .testgen import (
+    GENERATION_PARAMS,
+    ask,
+    assert_lines,
+    generate,
+    programs_of,
+    run_matrix,
+    solution_block,
+    test_generator_param,
+)
 from .trainers import DPO, KTO, Trainer
 
 PROMPT = (
@@ -42,17 +53,37 @@ PROMPT = (
 )
 
 
+@dataclass(frozen=True)
 class Plum(Method):
+    """PLUM: the model writes a reference solution and asserts per question; samples passing every assert its
+    reference passes are desirable, the others undesirable, and KTO learns from the unpaired labels."""
+
     name = "plum"
     kinds = ("python",)
-    trainers = ("dpo", "kto")
+    pair_reads = GENERATION_PARAMS
+    trainer: Literal["kto", "dpo"] = param(
+        "kto",
+        "kto: unpaired desirable / undesirable rows (the paper's); dpo: pairs by CodeLutra's rule.",
+        shapes=(PAIR, TRAIN),
+    )
+    negatives: Literal["runnable", "all"] = param(
+        "runnable",
+        "Failed samples that become undesirable rows: those that run (no syntax error), or all.",
+        shapes=(PAIR,),
+    )
+    test_generator: str | None = test_generator_param()
+    pairs_per_task: int | None = param(
+        None, "trainer dpo: pairs per question; null: K (num_samples).", gt=0, shapes=(PAIR,)
+    )
 
     def build_rows(
         self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None
     ) -> Rows:
         groups = by_task(verdicts)
         asked = [tasks[tid] for tid in groups]
-        answers = generate([ask(PROMPT, t) for t in asked], cfg, policy, n=1, desc="plum: writing tests")
+        answers = generate(
+            [ask(PROMPT, t) for t in asked], cfg, policy, self.test_generator, n=1, desc="plum: writing tests"
+        )
         written = [(task, solution_block(texts[0]), assert_lines(texts[0])) for task, texts in zip(asked, answers)]
         checks = run_matrix([(task, [solution], tests) for task, solution, tests in written], cfg)
         kept = {
@@ -83,7 +114,7 @@ class Plum(Method):
             "desirable": 0,
             "undesirable": 0,
         }
-        use_dpo = self._dpo(cfg)
+        use_dpo = self.trainer == "dpo"
         for tid, categories in zip(labelled, runs):
             kind, task = get_kind(tasks[tid].kind), tasks[tid]
             good: dict[str, Candidate] = {}
@@ -95,7 +126,7 @@ class Plum(Method):
                 answer = kind.answer_text(record["completion"])
                 if all(c == "correct" for c in cats):
                     good.setdefault(answer, Candidate(answer, "correct"))
-                elif cfg.pairing.negatives == "all" or "syntax_error" not in cats:
+                elif self.negatives == "all" or "syntax_error" not in cats:
                     bad.setdefault(answer, Candidate(answer, next(c for c in cats if c != "correct")))
             if not good:
                 continue
@@ -104,7 +135,7 @@ class Plum(Method):
             stats["undesirable"] += len(bad)
             prompt, t = messages_for(task, cfg.tasks), cfg.run.iteration
             if use_dpo:
-                k = cfg.pairing.pairs_per_task or cfg.sampling.num_samples
+                k = self.pairs_per_task or cfg.sampling.num_samples
                 pairs = pair_task(list(good.values()), list(bad.values()), k, rng)
                 rows += [preference_row(prompt, c.answer, r.answer, tid, t) for c, r in pairs]
             else:
@@ -114,12 +145,8 @@ class Plum(Method):
         columns = PREFERENCE_COLUMNS if use_dpo else COMPLETION_COLUMNS + ("label",)
         return Rows(rows_dataset(rows, columns), stats, {GENERATED_TESTS: extras})
 
-    def trainer(self, cfg: LoopConfig) -> Trainer:
-        return DPO(sft_weight=0.0) if self._dpo(cfg) else KTO()
-
-    @staticmethod
-    def _dpo(cfg: LoopConfig) -> bool:
-        return cfg.training.trainer == "dpo"
+    def make_trainer(self) -> Trainer:
+        return DPO(sft_weight=0.0) if self.trainer == "dpo" else KTO()
 
     def empty_message(self, iteration: int) -> str:
         return (

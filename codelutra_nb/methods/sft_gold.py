@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import LoopConfig
@@ -13,7 +14,10 @@ from .base import Method, Rows
 from .trainers import SFT, Trainer
 
 
+@dataclass(frozen=True)
 class SftGold(Method):
+    """Supervised fine-tuning on the gold solution of every training question (nothing is sampled)."""
+
     name = "sft_gold"
     needs_gold = True
     uses_samples = False
@@ -30,5 +34,5 @@ class SftGold(Method):
         ]
         return Rows(rows_dataset(rows, COMPLETION_COLUMNS), {"tasks": len(tasks), "rows": len(rows)})
 
-    def trainer(self, cfg: LoopConfig) -> Trainer:
+    def make_trainer(self) -> Trainer:
         return SFT()

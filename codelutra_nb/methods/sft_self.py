@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import LoopConfig
@@ -13,7 +14,10 @@ from .base import Method, Rows
 from .trainers import SFT, Trainer
 
 
+@dataclass(frozen=True)
 class SftSelf(Method):
+    """Supervised fine-tuning on the model's own correct samples (no failures, no gold)."""
+
     name = "sft_self"
 
     def build_rows(
@@ -31,7 +35,7 @@ class SftSelf(Method):
         stats["rows"] = len(rows)
         return Rows(rows_dataset(rows, COMPLETION_COLUMNS), stats)
 
-    def trainer(self, cfg: LoopConfig) -> Trainer:
+    def make_trainer(self) -> Trainer:
         return SFT()
 
     def empty_message(self, iteration: int) -> str:

@@ -11,12 +11,36 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from ..config import LoopConfig
+from ..config import PAIR, LoopConfig, param
 from ..kinds.python.extraction import extract_python
 from ..kinds.python.sandbox import verify_python
 from ..kinds.python.tasks import PythonTask, program_for, syntax_problem
-from ..sampling import GenerationSettings, make_sampler
+
+GENERATION_PARAMS = (
+    "base_model",
+    "dtype",
+    "load_in_4bit",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "sampler",
+    "exec_timeout_s",
+    "exec_memory_mb",
+)
+"""Shared parameters that shape the tests a method has written and run (its `Method.pair_reads`)."""
+
+
+def test_generator_param() -> Any:
+    """The ``test_generator`` parameter of the methods whose tests a model writes."""
+    return param(
+        None,
+        "The model that writes the tests (plum: and the reference solution): a Hub id or folder; null: the policy "
+        "M(t-1).",
+        shapes=(PAIR,),
+    )
+
 
 _ASSERT = re.compile(r"^[ \t]*(assert\b.*)$", re.MULTILINE)
 _CALL = re.compile(r"\bassert\s+\(?\s*(?:not\s+)?\(?([A-Za-z_]\w*)\s*\(")
@@ -59,12 +83,19 @@ def ask(template: str, task: PythonTask) -> list[dict[str, str]]:
 
 
 def generate(
-    conversations: Sequence[list[dict]], cfg: LoopConfig, policy: Path | None, n: int, desc: str
+    conversations: Sequence[list[dict]],
+    cfg: LoopConfig,
+    policy: Path | None,
+    test_generator: str | None,
+    n: int,
+    desc: str,
 ) -> list[list[str]]:
-    """``n`` answers per conversation from ``test_generator`` (or the policy M(t-1)), sampled like stage 1."""
+    """``n`` answers per conversation from ``test_generator`` (None: the policy M(t-1)), sampled like stage 1."""
+    from ..sampling import GenerationSettings, make_sampler  # torch: only when generating
+
     model, adapter = cfg.model, policy
-    if cfg.pairing.test_generator is not None:
-        model, adapter = dataclasses.replace(cfg.model, base_model=cfg.pairing.test_generator), None
+    if test_generator is not None:
+        model, adapter = dataclasses.replace(cfg.model, base_model=test_generator), None
     sampler = make_sampler(cfg.sampling.sampler, model, adapter, batch_size=cfg.sampling.sample_batch_size, desc=desc)
     settings = GenerationSettings(n, cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_new_tokens)
     return sampler.generate(list(conversations), settings, seed=cfg.run.seed * 7919 + cfg.run.iteration)
