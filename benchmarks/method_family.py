@@ -1,14 +1,16 @@
-"""Every method of the family through the CLI on the embedded default, side by side; prints the compare table.
+"""Every method of the family through the notebooks on the embedded default, side by side; prints the compare tables.
 
     python benchmarks/method_family.py --out runs/family [--iterations 2] [--methods codelutra plum ...]
         [--set KEY=VALUE ...]
 
-Each method runs ``python -m codelutra_nb iterate`` for iterations 1..N in its own store ``OUT/<method>``: the
-SQL methods on the ``demo`` preset, plum and dstc on ``demo_python``; ``--set`` scales both down. Wall time and
-CPU time (user + system of the whole process tree) are recorded per method and iteration; a method that stops
-(e.g. no training rows at this scale) is recorded with its error and the next one runs. The base model's
-evaluation (iteration 0) is computed once per preset and copied to the other methods' stores. Writes
-``OUT/family.json`` and ``OUT/family.md`` (the `codelutra_nb.compare` table plus the times).
+Each method runs ``papermill notebooks/iterate.ipynb`` (what users and ``make demo`` run, the Makefile's engine)
+for iterations 1..N in its own store ``OUT/<method>``: the SQL methods on the ``demo`` preset, plum and dstc on
+``demo_python``; ``--set`` scales both down. Wall time and CPU time (user + system of the whole process tree) are
+recorded per method and iteration; a method that stops (e.g. no training rows at this scale) is recorded with its
+error and the next one runs. The base model's evaluation (iteration 0) is computed once per preset and copied to
+the other methods' stores (its record names no method, so each store takes it as its own). Writes
+``OUT/family.json`` and ``OUT/family.md`` (the `codelutra_nb.compare` table with 95% intervals, the paired
+comparisons, and the times).
 """
 
 from __future__ import annotations
@@ -16,29 +18,36 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from codelutra_nb.compare import load_runs
+from codelutra_nb.compare import load_runs, paired_comparisons
+from codelutra_nb.config import parse_assignments
 from codelutra_nb.methods import METHODS
+
+REPO = Path(__file__).resolve().parent.parent
 
 PRESET = {"plum": "demo_python", "dstc": "demo_python"}
 
 
 def run_iteration(method: str, iteration: int, store: Path, assignments: list[str]) -> dict:
-    command = [sys.executable, "-m", "codelutra_nb", "iterate", "--preset", PRESET.get(method, "demo")]
-    command += ["--iteration", str(iteration), "--set", f"method={method}", "--set", f"store_dir={store}"]
-    for assignment in assignments:
-        command += ["--set", assignment]
+    (command,) = re.findall(r"^PAPERMILL = (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    argv = shlex.split(command.replace("$(PYTHON)", shlex.quote(sys.executable)))
+    params = parse_assignments(assignments) | {"method": method, "store_dir": str(store)}
+    out = store.parent / f"{method}-iteration-{iteration}.ipynb"
+    argv += ["notebooks/iterate.ipynb", str(out), "-p", "preset", PRESET.get(method, "demo")]
+    argv += ["-p", "iteration", str(iteration), "-y", f"params: {json.dumps(params)}"]
     before, started = os.times(), time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     (store.parent / f"{method}-{iteration}.log").write_text(done.stdout + done.stderr)
-    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    error = [line for line in done.stderr.splitlines() if re.match(r"\w*(Error|Exception):", line)]
     return {
         "method": method,
         "iteration": iteration,
@@ -88,14 +97,23 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             if not result["ok"]:
                 break
-    stores = [args.out / m for m in args.methods if (args.out / m).is_dir()]
+    stores = [args.out / m for m in args.methods if (args.out / m / "iter-0" / "metrics.json").exists()]
     table = load_runs(stores) if stores else None
+    by_preset: dict[str, list[Path]] = {}
+    for store in stores:  # only runs on the same held-out questions can be paired
+        by_preset.setdefault(PRESET.get(store.name, "demo"), []).append(store)
+    paired = "\n\n".join(
+        f"Paired comparisons on the {preset} preset's held-out questions:\n\n{markdown(paired_comparisons(runs))}"
+        for preset, runs in by_preset.items()
+    )
     times = "\n".join(
         f"| {r['method']} | {r['iteration']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['error'] or 'ok'} |"
         for r in results
     )
-    report = (markdown(table) if table is not None else "(no run evaluated)") + (
-        "\n\n| method | iteration | wall s | CPU s | outcome |\n|---|---|---|---|---|\n" + times + "\n"
+    report = (
+        (markdown(table) if table is not None else "(no run evaluated)")
+        + f"\n\n{paired}"
+        + ("\n\n| method | iteration | wall s | CPU s | outcome |\n|---|---|---|---|---|\n" + times + "\n")
     )
     (args.out / "family.md").write_text(report)
     print(report)
