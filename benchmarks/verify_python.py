@@ -29,18 +29,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from codelutra_nb.kinds.python.sandbox import (  # noqa: E402
-    apply_rlimits,
-    isolation_report,
-    sandbox_env,
-    verify_python,
-)
+from codelutra_nb.kinds.python.sandbox import isolation_report, verify_python  # noqa: E402
 from codelutra_nb.kinds.python.tasks import (  # noqa: E402
     PythonTask,
     check_code,
     load_python_tasks,
     program_for,
 )
+from codelutra_nb.kinds.python.zygote import apply_rlimits, sandbox_env  # noqa: E402
 from codelutra_nb.verdicts import Category, Verdict  # noqa: E402
 
 MBPP = REPO.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"

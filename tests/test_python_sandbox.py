@@ -215,6 +215,7 @@ def attacks(tmp_path_factory, features):
         "write outside": f"open({str(outside)!r}, 'w').write('x')\n" + GOOD,
         "write /tmp": f"open({str(host_tmp)!r}, 'w').write('x')\n" + GOOD,
         "write /var/tmp": f"open({str(var_tmp)!r}, 'w').write('x')\n" + GOOD,
+        "write /usr": "open('/usr/codelutra-escape', 'w').write('x')\n" + GOOD,
         "write cwd": "open('mine.txt', 'w').write('x' * 1000)\nassert open('mine.txt').read() == 'x' * 1000\n" + GOOD,
         "subprocess touch": f"import subprocess\nsubprocess.run(['touch', {str(host_tmp) + '-sub'!r}])\n" + GOOD,
         "os.system": f"import os\nos.system('echo x > {host_tmp}-sys')\n" + GOOD,
@@ -294,7 +295,7 @@ def test_writes_outside_the_temp_dir_fail(attacks, features):
         assert verdicts[name].category == RUNTIME and verdicts[name].message.startswith(denied), verdicts[name]
         assert not evidence[path].exists()
     if features["read-only filesystem"]:
-        assert verdicts["write /var/tmp"].message.startswith("OSError: [Errno 30] Read-only file system")
+        assert verdicts["write /usr"].message.startswith("OSError: [Errno 30] Read-only file system")
 
 
 def test_shell_commands_do_not_escape(attacks, features):
@@ -379,7 +380,7 @@ def test_what_a_candidate_sees(features):
             "assert 'NoNewPrivs:\\t1' in open('/proc/self/status').read()\n"
         )
     if features["pid namespace"] and features["mount namespace"]:
-        view += "assert os.getppid() == 1 and len([p for p in os.listdir('/proc') if p.isdigit()]) == 2\n"
+        view += "assert os.getppid() == 1 and len([p for p in os.listdir('/proc') if p.isdigit()]) == 3  # +judge\n"
     verdicts = run(
         view + GOOD, "if __name__ == '__main__':\n    raise SystemExit(1)\n" + GOOD, timeout_s=3.0, memory_mb=512
     )

