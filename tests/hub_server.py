@@ -262,6 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     - ``GET  /api/whoami-v2``
     - ``POST /api/validate-yaml``
+    - ``GET  /api/organizations/{org}/overview`` (always 404: no organizations here)
     - ``POST /api/repos/create``
     - ``GET  /api/{type}s/{repo}`` and ``/api/{type}s/{repo}/revision/{rev}``
     - ``GET  /api/{type}s/{repo}/refs``, ``POST|DELETE /api/{type}s/{repo}/branch/{branch}``
@@ -416,6 +417,10 @@ class _Handler(BaseHTTPRequestHandler):
         if parts == ["validate-yaml"] and method == "POST":
             self._validate_yaml(json.loads(body or b"{}"))
             return True
+        if parts[:1] == ["organizations"] and parts[2:] == ["overview"] and method == "GET":
+            # asked by the `kernels` package (bitsandbytes' CPU backend checks a kernel's publisher when imported);
+            # the loopback Hub has no organizations
+            raise HubError(404, f"Organization {unquote(parts[1])!r} not found", "EntryNotFound")
         if parts == ["repos", "create"] and method == "POST":
             self._create_repo(json.loads(body or b"{}"), user)
             return True
