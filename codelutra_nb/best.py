@@ -19,12 +19,24 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import layout
 from .errors import ConfigError
+from .jsonl import read_jsonl
+from .stats import mcnemar, outcomes
 
 if TYPE_CHECKING:
     from .store import LocalStore
 
 
-class Versus(TypedDict):
+class _Paired(TypedDict, total=False):
+    """The paired test in ``versus`` (`paired_with_best`); absent when the best earlier iteration's answers are not at
+    hand or answer other questions."""
+
+    p_value: float
+    """McNemar's exact p-value of M(t) against the best earlier iteration on the same held-out questions."""
+    within_noise: bool
+    """The difference from the best earlier iteration could be chance (``p_value`` >= `stats.NOISE_LEVEL`)."""
+
+
+class Versus(_Paired):
     """``metrics.json["versus"]`` of iteration t: M(t) against the earlier evaluated iterations."""
 
     best_earlier: int
@@ -90,6 +102,18 @@ def versus(history: Iterable[Mapping[str, Any]], iteration: int, accuracy: float
         delta_vs_best=round(accuracy - best_accuracy, 6),
         improved=accuracy > best_accuracy,
     )
+
+
+def paired_with_best(store: LocalStore, vs: Versus, records: Sequence[Mapping[str, Any]]) -> Versus:
+    """``vs`` with the paired test of M(t)'s judged answers (``records``) against those of the best earlier iteration
+    (its ``eval.jsonl``); unchanged when those are missing or answer other questions."""
+    if not store.has(vs["best_earlier"], "evaluation"):
+        return vs
+    earlier, now = outcomes(read_jsonl(store.fetch(vs["best_earlier"], "evaluation"))), outcomes(records)
+    if earlier.keys() != now.keys() or not now:
+        return vs
+    test = mcnemar(earlier, now)
+    return {**vs, "p_value": round(test.p_value, 6), "within_noise": test.within_noise}  # type: ignore[typeddict-item]
 
 
 def best_record(metrics: Mapping[str, Any]) -> BestRecord:
@@ -185,15 +209,24 @@ def report(history: Sequence[Mapping[str, Any]], iteration: int, best: Mapping[s
         f"executable {_percent(float(ev.get('executable_rate', 0.0)))} (n = {ev.get('n', '-')})."
     ]
     vs = versus(history, iteration, accuracy)
+    stored = metrics.get("versus") or {}
+    if vs is not None and "p_value" in stored and stored.get("best_earlier") == vs["best_earlier"]:
+        vs = {**vs, "p_value": stored["p_value"], "within_noise": stored["within_noise"]}  # type: ignore[typeddict-item]
     if vs is not None:
         delta = f"{100 * abs(vs['delta_vs_best']):.1f} points"
         earlier = f"{_model(vs['best_earlier'])} ({_percent(vs['best_earlier_accuracy'])})"
+        noise = ""
+        if "p_value" in vs and vs["delta_vs_best"] != 0:
+            within = "within noise" if vs["within_noise"] else "more than noise"
+            noise = f" ({within}: paired p = {vs['p_value']:.2g} on the same {ev.get('n', '-')} questions)"
         if vs["improved"]:
-            lines.append(f"Improved: {delta} above the best earlier iteration, {earlier}.")
+            lines.append(f"Improved: {delta} above the best earlier iteration, {earlier}{noise}.")
         elif vs["delta_vs_best"] == 0:
             lines.append(f"Did not improve held-out accuracy: the same as the best earlier iteration, {earlier}.")
         else:
-            lines.append(f"Did not improve held-out accuracy: {delta} below the best earlier iteration, {earlier}.")
+            lines.append(
+                f"Did not improve held-out accuracy: {delta} below the best earlier iteration, {earlier}{noise}."
+            )
     top = best_of(history)
     if top is not None:
         b = int(top["iteration"])

@@ -22,7 +22,7 @@ from .errors import StoreError
 from .evaluation import interval, metrics_table
 from .hub import HubStore
 from .jsonl import read_jsonl
-from .stats import mcnemar
+from .stats import mcnemar, outcomes
 from .store import LocalStore
 
 
@@ -172,7 +172,7 @@ def _outcomes(run: str, store: LocalStore, t: int) -> dict[str, bool]:
             "question), which the paired test needs. Evaluate it again to write it: notebooks/05_evaluate.ipynb "
             f"with -p iteration {t} -p force True and the run's parameters."
         ) from exc
-    return {str(r["task_id"]): r["category"] == "correct" for r in read_jsonl(path)}
+    return outcomes(read_jsonl(path))
 
 
 def _paired_row(a: _Answers, b: _Answers) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import provenance
-from .best import announce_start, update_best, versus
+from .best import announce_start, paired_with_best, update_best, versus
 from .config import LoopConfig
 from .errors import ConfigError, TaskDataError
 from .evaluation import evaluate, plot_history, summarize, summarize_unseen
@@ -201,7 +201,7 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     others = [m for m in history(store) if m["iteration"] != t]
     compared = versus(others, t, summary["eval"]["accuracy"])
     if compared is not None:
-        metrics["versus"] = compared
+        metrics["versus"] = paired_with_best(store, compared, records)
     store.write_json(t, "metrics", metrics)
     update_best(store, [*others, metrics])
     return metrics

@@ -8,9 +8,10 @@ models with a paired test on the questions both answered (`mcnemar`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 from .errors import TaskDataError
 
@@ -67,6 +68,11 @@ class PairedTest:
     def within_noise(self) -> bool:
         """The difference could be chance: p-value at or above `NOISE_LEVEL`."""
         return self.p_value >= NOISE_LEVEL
+
+
+def outcomes(records: Iterable[Mapping[str, Any]]) -> dict[str, bool]:
+    """Question id -> answered right, from judged answers (the records of an ``eval.jsonl``)."""
+    return {str(r["task_id"]): r["category"] == "correct" for r in records}
 
 
 def mcnemar(a: Mapping[str, bool], b: Mapping[str, bool], names: tuple[str, str] = ("A", "B")) -> PairedTest:

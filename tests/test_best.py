@@ -221,6 +221,8 @@ def test_evaluations_keep_versus_groups_and_the_best_pointer(tmp_path, scripted)
         "previous_accuracy": 0.25,
         "delta_vs_best": 0.25,
         "improved": True,
+        "p_value": 1.0,  # one question more of four (discordant 0 vs 1): within noise
+        "within_noise": True,
     }
     assert history[2]["versus"]["improved"] is False and history[2]["versus"]["delta_vs_best"] == -0.25
     assert history[3]["versus"] == {
@@ -230,6 +232,8 @@ def test_evaluations_keep_versus_groups_and_the_best_pointer(tmp_path, scripted)
         "previous_accuracy": 0.25,
         "delta_vs_best": 0.0,
         "improved": False,
+        "p_value": 1.0,
+        "within_noise": True,
     }
     assert history[4]["versus"]["improved"] is True and history[4]["versus"]["best_earlier"] == 1
 
@@ -376,3 +380,24 @@ def test_hub_branch_best_goes_away_when_the_base_model_is_best_again(tmp_path, m
         store.write_best({"iteration": 0, "accuracy": 0.6, "executable_rate": 1.0, "n": 4, "adapter": None})
         assert layout.BEST_BRANCH not in hub.repo(MODEL_REPO).branches
         assert json.loads(store.best_path().read_text())["hub_adapter"] is None
+
+
+def test_versus_carries_the_paired_test_against_the_best_earlier_iteration(tmp_path):
+    from codelutra_nb.best import paired_with_best
+    from codelutra_nb.jsonl import write_jsonl
+
+    store = LocalStore(tmp_path / "store")
+    base = [{"task_id": f"q{i}", "category": "correct" if i < 2 else "wrong_answer"} for i in range(20)]
+    with store.writing(0, "evaluation") as path:
+        write_jsonl(path, base)
+    history = [_metrics(0, 0.1)]
+    better = [{"task_id": f"q{i}", "category": "correct" if i < 9 else "syntax_error"} for i in range(20)]  # 7 more
+    vs = paired_with_best(store, versus(history, 1, 0.45), better)
+    assert (vs["p_value"], vs["within_noise"]) == (round(2 / 2**7, 6), False)  # discordant 0 vs 7: exact p = 1/64
+    slightly = [{"task_id": f"q{i}", "category": "correct" if i < 3 else "timeout"} for i in range(20)]  # 1 more
+    vs = paired_with_best(store, versus(history, 1, 0.15), slightly)
+    assert (vs["p_value"], vs["within_noise"]) == (1.0, True)
+    text = report([*history, _metrics(1, 0.15) | {"versus": vs}], 1)
+    assert "Improved: 5.0 points above the best earlier iteration, M(0), the base model (10.0%) (within noise" in text
+    other_questions = [{"task_id": "elsewhere", "category": "correct"}]
+    assert "p_value" not in paired_with_best(store, versus(history, 1, 1.0), other_questions)
