@@ -2,7 +2,7 @@
 
 Before a stage writes anything it records, in ``iter-<t>/provenance.json``, the values of the parameters that can
 change its output (each `config.param` names the stages it ``shapes``; the method adds its own and its
-`Method.pair_reads`, the trainer drops what it ignores) and the record id of each input artifact (`INPUTS`). A stage
+`Method.pair_reads`, the trainer drops what it ignores) and the record id of each input artifact (`inputs`). A stage
 whose output, or a resume point of it (checkpoint shards, training checkpoints), exists compares that record with
 the values it would use now, and refuses before any work when they differ (`StaleArtifactError`, naming each
 parameter with both values and the ways on); ``force`` redoes it. Batch sizes, workers, push settings and the like
@@ -28,8 +28,13 @@ from .errors import StaleArtifactError
 from .progress import say
 from .store import LocalStore
 
-OUTPUTS: dict[str, str] = {SAMPLE: "samples", VERIFY: "verdicts", PAIR: "preferences", TRAIN: "adapter",
-                           EVALUATE: "metrics"}  # fmt: skip
+OUTPUTS: dict[str, str] = {
+    SAMPLE: "samples",
+    VERIFY: "verdicts",
+    PAIR: "preferences",
+    TRAIN: "adapter",
+    EVALUATE: "metrics",
+}
 """Stage -> the artifact it makes (the baseline is the evaluate stage of iteration 0)."""
 
 _SAID: set[str] = set()
@@ -119,15 +124,16 @@ def differences(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> list[
     artifact = OUTPUTS[stage]
     found: list[Difference] = []
     if stage == SAMPLE and t > 1 and store.has(t - 1, "adapter"):
-        found += _differing(cfg, store, "adapter", t - 1, {n: _plain(cfg.to_dict()[n]) for n in RUN_WIDE})
+        run_wide = {name: _plain(cfg.to_dict()[name]) for name in RUN_WIDE}
+        found += _differing(cfg, _stored(store, "adapter", t - 1), layout.artifact_path(t - 1, "adapter"), run_wide)
     if not (store.has(t, artifact) or _resume_point(store, stage, t)):
         return found
-    found += _differing(cfg, store, artifact, t, shaping(stage, cfg))
-    stored = _stored(store, artifact, t) or {}
-    for path, made_from in stored.get("inputs", {}).items():
+    stored, where = _stored(store, artifact, t), layout.artifact_path(t, artifact)
+    found += _differing(cfg, stored, where, shaping(stage, cfg))
+    for path, made_from in (stored or {}).get("inputs", {}).items():
         current = _id(store, *_parse(path))
         if made_from and current and made_from != current:
-            found.append(Difference(layout.artifact_path(t, artifact), remade_input=path))
+            found.append(Difference(where, remade_input=path))
     return found
 
 
@@ -152,14 +158,13 @@ def message(cfg: LoopConfig, found: Sequence[Difference]) -> str:
     )
 
 
-def _differing(cfg: LoopConfig, store: LocalStore, artifact: str, t: int, now: dict[str, Any]) -> list[Difference]:
-    """The parameters of ``now`` whose value differs from the one ``artifact`` of iteration t was made with."""
-    stored = _stored(store, artifact, t)
+def _differing(cfg: LoopConfig, stored: dict[str, Any] | None, where: str, now: dict[str, Any]) -> list[Difference]:
+    """The parameters of ``now`` whose value differs from the one in ``stored``, the record of the artifact at
+    ``where`` (None: no record, nothing to compare)."""
     if stored is None:
         return []
     legacy = "id" not in stored  # a metrics.json config: null stood for a method's own default (``trainer``)
     defaults = {f.name: f.default for s in cfg.sections() for f in dataclasses.fields(s)}
-    where = layout.artifact_path(t, artifact)
     return [
         Difference(where, name, stored["params"][name], value)
         for name, value in now.items()
