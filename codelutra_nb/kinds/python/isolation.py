@@ -75,7 +75,6 @@ def _enter_namespaces(config: dict, keep: tuple[int, ...]) -> tuple[dict[str, bo
     root = config["isolate"] and os.geteuid() == 0
     features = {
         "separate user": bool(root),
-        "separate judge user": bool(root),
         "network namespace": False,
         "mount namespace": False,
         "allow-listed filesystem": False,
@@ -106,7 +105,7 @@ def _enter_namespaces(config: dict, keep: tuple[int, ...]) -> tuple[dict[str, bo
         workroot = tempfile.mkdtemp(prefix="codelutra-sandbox-")
         os.chmod(workroot, 0o711)
         if blocked_ancestors(needed):  # another user could not even import the standard library
-            features["separate user"] = features["separate judge user"] = False
+            features["separate user"] = False
     try:
         call("unshare", _CLONE_NEWPID)
     except OSError:

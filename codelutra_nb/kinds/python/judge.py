@@ -8,18 +8,23 @@ comparison runs here on values no program can subclass. An exception raised by t
 is a ``runtime_error`` even when it is an ``AssertionError``; only an ``AssertionError`` of the tests themselves is a
 ``wrong_answer``. The verdict goes to the report file, which only this process holds.
 
-Which names come from the program: every name the tests use that is neither a built-in nor defined by the task's own
-prelude (HumanEval's prompt, whose helper functions thus stay the task's), plus the task's declared names (its entry
-point, and built-ins its reference redefines, e.g. MBPP 126's ``sum``). DS-1000's harness runs here too, with its
-``exec`` bound to a stub that runs the code in the candidate's process on the (sent) namespace and brings the
-namespace back. Only the standard library is imported here: the zygote loads this file on its own.
+Which names come from the program: every global name the tests use that is neither a built-in, nor a standard-library
+module (imported here), nor defined by the task's own prelude (HumanEval's prompt, whose helper functions thus stay
+the task's), plus the task's declared names (its entry point, and built-ins its reference redefines, e.g. MBPP 126's
+``sum``). So a program cannot stand in for ``abs``, ``sys`` or ``encode_cyclic`` in the tests that check it.
+DS-1000's harness runs here too, with its ``exec`` bound to a stub that runs the code in the candidate's process on
+the (sent) namespace and brings the namespace back. Only the standard library is imported here: the zygote loads this
+file on its own.
 """
 
 from __future__ import annotations
 
 import builtins
+import dis
+import importlib
 import json
 import os
+import sys
 import types
 from typing import NoReturn
 
@@ -29,6 +34,8 @@ LOST = 3
 """The judge's exit status when the candidate's process went away during the tests (the zygote then says how)."""
 _MESSAGE_CHARS = 400
 _BUILTINS = frozenset(dir(builtins))
+_STDLIB = frozenset(sys.stdlib_module_names)
+_GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "STORE_NAME", "DELETE_GLOBAL", "DELETE_NAME"))
 _MEMORY_ERROR_REPORT = b'{"category": "runtime_error", "message": "MemoryError"}'
 
 
@@ -183,7 +190,14 @@ def _judge(payload: dict, channel: Channel) -> tuple[str, str]:
         if payload["snippet"]:
             namespace["exec"] = channel.exec_stub
         else:
-            wanted = (_names(code) - _BUILTINS - set(namespace)) | set(payload["declared"])
+            declared = set(payload["declared"])
+            wanted = (_global_names(code) - _BUILTINS - set(namespace)) | declared
+            for name in sorted(wanted & _STDLIB - declared):  # a module the tests use is this process's own
+                try:
+                    namespace[name] = importlib.import_module(name)
+                    wanted.discard(name)
+                except ImportError:
+                    pass
             found = channel.ask("names", sorted(wanted))
             if type(found) is not dict or not wanted.issuperset(found):
                 return "runtime_error", "the program answered out of protocol"
@@ -200,12 +214,12 @@ def _judge(payload: dict, channel: Channel) -> tuple[str, str]:
     return "correct", ""
 
 
-def _names(code: types.CodeType) -> set[str]:
-    """Every global or attribute name ``code`` and the code nested in it use."""
-    names = set(code.co_names)
+def _global_names(code: types.CodeType) -> set[str]:
+    """The global names ``code`` and the code nested in it load, store or delete."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS}
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
-            names |= _names(const)
+            names |= _global_names(const)
     return names
 
 

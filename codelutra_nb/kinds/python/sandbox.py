@@ -11,7 +11,7 @@ lives in its own PID, network and mount namespaces and in a root of its own that
 standard library, the system folders and the packages the task layout declares (`isolation`, `packages`); both
 processes
 
-* run as unprivileged users of their own worker, one for the judge and one for the candidate (`_sandbox_uid`: no
+* run as unprivileged users of their own worker, one for the judge and one for the candidate (`_sandbox_uids`: no
   passwd entry, no supplementary groups, ``no_new_privs``), not dumpable, so the candidate can neither read the
   judge's memory nor signal it;
 * have rlimits on CPU time (timeout + 1 s), address space (``memory_mb``), file size (64 MiB), open files (256), core
@@ -339,7 +339,7 @@ class _Worker:
             self.cgroups = cgroups.make_cgroups(f"codelutra-{os.getpid()}-{self.index}", self.limits.memory_mb, NPROC)
         paths, folders = packages.declared_files(self.limits.layouts)
         config = {
-            "uid": _sandbox_uid(self.index),
+            "uids": _sandbox_uids(self.index),
             "isolate": _ISOLATE,
             "timeout_s": self.limits.timeout_s,
             "memory_mb": self.limits.memory_mb,
@@ -474,9 +474,9 @@ def _status(status: int) -> str:
     return f"exit code {os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1}"
 
 
-def _sandbox_uid(worker: int) -> int:
-    """The uid (and gid) of a worker's candidates; its judge's is the next one. 32 workers' pairs per verifier
-    process, in a block chosen by its pid, so that concurrent verifiers rarely share one (RLIMIT_NPROC counts per
-    uid)."""
+def _sandbox_uids(worker: int) -> tuple[int, int]:
+    """The uids (and gids) of a worker's candidates and of its judge: 32 workers' pairs per verifier process, in a
+    block chosen by its pid, so that concurrent verifiers rarely share one (RLIMIT_NPROC counts per uid)."""
     slots = (_UID_END - _UID_BASE) // 64
-    return _UID_BASE + (os.getpid() % slots) * 64 + (2 * worker) % 64
+    candidate = _UID_BASE + (os.getpid() % slots) * 64 + (2 * worker) % 64
+    return candidate, candidate + 1

@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 
-from . import candidate, isolation, judge
+from . import arrays, candidate, isolation, judge  # noqa: F401 - arrays: the codec's, imported before the root changes
 
 NPROC = 64  # processes (threads count too) per sandbox user
 _FSIZE_MB = 64  # largest file a candidate may write
@@ -62,6 +62,7 @@ _PRELOAD = (
     "types",
     "decimal",
     "fractions",
+    "dis",
 )
 
 
@@ -121,6 +122,7 @@ def main(arg: str) -> None:
             pass
     isolation.call("prctl", isolation.PR_SET_DUMPABLE, 0, 0, 0, 0)  # no process of the same user reads our memory
     features, workroot = isolation.isolate({**config, "stdlib": stdlib}, keep=(channel.fileno(), *cgroup_fds))
+    features["separate judge user"] = features["separate user"] and len(set(config["uids"])) == 2
     sys.path[:] = ["", *stdlib, *config["package_dirs"]]  # "": the candidate's directory, as for `python prog.py`
     zygote = _Zygote(config, features, workroot, cgroup_fds)
     channel.send(json.dumps({"features": features, "workroot": workroot}).encode())
@@ -148,8 +150,7 @@ class _Zygote:
     def __init__(self, config: dict, features: dict[str, bool], workroot: str, cgroup_fds: list[int]) -> None:
         self.timeout_s = float(config["timeout_s"])
         self.memory_mb = int(config["memory_mb"])
-        self.uid = config["uid"] if features["separate user"] else None
-        self.judge_uid = config["uid"] + 1 if features["separate judge user"] else None
+        self.uid, self.judge_uid = config["uids"] if features["separate user"] else (None, None)
         self.pidns = features["pid namespace"]
         self.ipc = features["ipc namespace"]
         self.keyrings = features["fresh keyrings"]
