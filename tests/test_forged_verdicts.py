@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -266,14 +267,14 @@ def attack_programs(task: PythonTask) -> dict[str, str]:
 
 
 @pytest.fixture(params=["full", "reduced"])
-def mode(request, monkeypatch) -> dict[str, bool]:
+def mode(request, monkeypatch) -> Iterator[dict[str, bool]]:
     """The sandbox as this machine runs it (full as root), and its reduced mode (``_ISOLATE`` off: what a user
     without root gets); returns the features on."""
     if request.param == "reduced":
         monkeypatch.setattr(python_sandbox, "_ISOLATE", False)
-        monkeypatch.setattr(python_sandbox, "_warned", {"..."})
-        warnings.simplefilter("ignore", RuntimeWarning)
-    return isolation_report()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the reduced mode's warning (tested in test_python_sandbox)
+        yield isolation_report()
 
 
 def run(task: PythonTask, *programs: str) -> list[Verdict]:

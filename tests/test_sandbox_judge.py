@@ -75,20 +75,19 @@ def test_iterators_subclasses_and_other_objects():
     assert round_trip([Anything(), len]) == [("handle", 7, "Anything"), ("handle", 7, "builtin_function_or_method")]
 
 
-@pytest.mark.parametrize(
-    "value, message",
-    [
-        ([[[]]] * 1, None),
-        (eval("[" * 101 + "]" * 101), "nested more than 100 deep"),
-        ("x" * (codec.MAX_BYTES + 1), "more than the 16 MiB a message holds"),
-    ],
-)
-def test_what_cannot_be_sent(value, message):
-    if message is None:
-        assert round_trip(value) == value
-        return
-    with pytest.raises(codec.CodecError, match=message):
-        codec.encode(value, lambda x: None)
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_what_cannot_be_sent():
+    assert round_trip(nested(100)) == nested(100)
+    with pytest.raises(codec.CodecError, match="nested more than 100 deep"):
+        codec.encode(nested(101), lambda x: None)
+    with pytest.raises(codec.CodecError, match="more than the 16 MiB a message holds"):
+        codec.encode("x" * (codec.MAX_BYTES + 1), lambda x: None)
 
 
 def test_a_value_that_holds_itself_or_an_endless_iterator_cannot_be_sent(monkeypatch):

@@ -8,10 +8,10 @@ comparison runs here on values no program can subclass. An exception raised by t
 is a ``runtime_error`` even when it is an ``AssertionError``; only an ``AssertionError`` of the tests themselves is a
 ``wrong_answer``. The verdict goes to the report file, which only this process holds.
 
-Which names come from the program: every global name the tests use that is neither a built-in, nor a standard-library
-module (imported here), nor defined by the task's own prelude (HumanEval's prompt, whose helper functions thus stay
-the task's), plus the task's declared names (its entry point, and built-ins its reference redefines, e.g. MBPP 126's
-``sum``). So a program cannot stand in for ``abs``, ``sys`` or ``encode_cyclic`` in the tests that check it.
+Which names come from the program is the verifier's `plan`: every global name the tests use that is neither a
+built-in, nor a standard-library module (imported here), nor defined by the task's own prelude (HumanEval's prompt,
+whose helper functions thus stay the task's), plus the task's declared names. So a program cannot stand in for
+``abs``, ``sys`` or ``encode_cyclic`` in the tests that check it.
 DS-1000's harness runs here too, with its ``exec`` bound to a stub that runs the code in the candidate's process on
 the (sent) namespace and brings the namespace back. Only the standard library is imported here: the zygote loads this
 file on its own.
@@ -19,13 +19,12 @@ file on its own.
 
 from __future__ import annotations
 
+import base64
 import builtins
-import dis
 import importlib
 import json
+import marshal
 import os
-import sys
-import types
 from typing import NoReturn
 
 from . import codec
@@ -33,9 +32,6 @@ from . import codec
 LOST = 3
 """The judge's exit status when the candidate's process went away during the tests (the zygote then says how)."""
 _MESSAGE_CHARS = 400
-_BUILTINS = frozenset(dir(builtins))
-_STDLIB = frozenset(sys.stdlib_module_names)
-_GLOBAL_OPS = frozenset(("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "STORE_NAME", "DELETE_GLOBAL", "DELETE_NAME"))
 _MEMORY_ERROR_REPORT = b'{"category": "runtime_error", "message": "MemoryError"}'
 
 
@@ -183,21 +179,19 @@ def _judge(payload: dict, channel: Channel) -> tuple[str, str]:
     try:
         if payload["prelude"]:
             exec(compile(payload["prelude"], "<prompt>", "exec"), namespace)
-        code = compile(tests, "<tests>", "exec")
+        code = marshal.loads(base64.b64decode(payload["code"]))  # compiled by the verifier (`plan`)
     except BaseException as exc:  # the task's own code: the verifier checked it compiles
         return "runtime_error", f"the task's tests do not run: {describe(exc, namespace)}"
     try:
         if payload["snippet"]:
             namespace["exec"] = channel.exec_stub
         else:
-            declared = set(payload["declared"])
-            wanted = (_global_names(code) - _BUILTINS - set(namespace)) | declared
-            for name in sorted(wanted & _STDLIB - declared):  # a module the tests use is this process's own
+            wanted = set(payload["names"])
+            for name in payload["modules"]:  # a module the tests use is this process's own
                 try:
                     namespace[name] = importlib.import_module(name)
-                    wanted.discard(name)
                 except ImportError:
-                    pass
+                    wanted.add(name)
             found = channel.ask("names", sorted(wanted))
             if type(found) is not dict or not wanted.issuperset(found):
                 return "runtime_error", "the program answered out of protocol"
@@ -212,15 +206,6 @@ def _judge(payload: dict, channel: Channel) -> tuple[str, str]:
     except BaseException as exc:
         return "runtime_error", describe(exc, namespace)
     return "correct", ""
-
-
-def _global_names(code: types.CodeType) -> set[str]:
-    """The global names ``code`` and the code nested in it load, store or delete."""
-    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
 
 
 def describe(exc: BaseException, namespace: dict, tests: str | None = None) -> str:

@@ -47,8 +47,6 @@ See docs/sandbox.md for the same list and the tests that check each claim.
 
 from __future__ import annotations
 
-import ast
-import builtins
 import json
 import math
 import os
@@ -64,13 +62,14 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from ...errors import CodelutraError, TaskDataError
+from ...errors import CodelutraError
 from ...progress import progress_bar
 from ...verdicts import Category, Verdict
 from ..base import MAX_COMPLETION_CHARS, check_task_ids
 from . import cgroups, packages
 from .judge import LOST
-from .tasks import PythonTask, check_code, program_for, syntax_problem
+from .plan import Plans
+from .tasks import PythonTask, program_for, syntax_problem
 from .zygote import NPROC, remove_tree, sandbox_env
 
 __all__ = ["SandboxError", "isolation_report", "verify_python"]
@@ -122,11 +121,10 @@ def verify_python(
         raise ValueError(f"timeout_s={timeout_s!r} and memory_mb={memory_mb!r} must both be > 0.")
     check_task_ids(tasks, candidates)
     used = {tid for tid, _ in candidates}
-    _check_tests_compile(tasks, used)
+    plans = Plans(tasks, used)
 
     verdicts: list[Verdict | None] = [None] * len(candidates)
     jobs: list[tuple[int, bytes, bytes]] = []
-    declared = {tid: _declared_names(tasks[tid]) for tid in used}
     for index, (tid, completion) in enumerate(candidates):
         task = tasks[tid]
         program = program_for(task, completion[:MAX_COMPLETION_CHARS])
@@ -137,15 +135,8 @@ def verify_python(
         if problem is not None:
             verdicts[index] = Verdict(Category.SYNTAX_ERROR, problem[:_MESSAGE_CHARS])
             continue
-        snippet = task.layout == "ds1000"
-        payload = {
-            "prelude": task.prompt if task.layout == "humaneval" else "",
-            "tests": check_code(task, program),
-            "declared": declared[tid],
-            "snippet": snippet,
-        }
-        program_file = json.dumps({"program": None if snippet else program})
-        jobs.append((index, program_file.encode(), json.dumps(payload).encode()))
+        program_file = json.dumps({"program": None if task.layout == "ds1000" else program})
+        jobs.append((index, program_file.encode(), plans.payload(tid, program)))
 
     with progress_bar(total=len(candidates), disable=not progress, desc="verify python", unit="prog") as bar:
         bar.update(len(candidates) - len(jobs))
@@ -185,37 +176,6 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-def _check_tests_compile(tasks: Mapping[str, PythonTask], ids: set[str]) -> None:
-    for tid in sorted(ids):
-        task = tasks[tid]
-        problem = syntax_problem(check_code(task, "pass"))
-        if problem is None and task.layout == "humaneval":
-            problem = syntax_problem(task.prompt)
-        if problem is not None:
-            raise TaskDataError(
-                f"The tests of task {tid!r} do not compile ({problem}); "
-                "fix the task record (test_list / test / code_context / prompt)."
-            )
-
-
-def _declared_names(task: PythonTask) -> list[str]:
-    """Names the tests take from the program even where they name a built-in: the entry point and the built-ins the
-    reference solution redefines at its top level (MBPP 126 defines ``sum``)."""
-    names = {task.entry_point} if task.entry_point else set()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. DeprecationWarning: invalid escape sequence, in old references
-            tree = ast.parse(task.reference or "")
-    except (SyntaxError, ValueError):
-        return sorted(names)
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return sorted(n for n in names if n == task.entry_point or hasattr(builtins, n))
 
 
 def _run_pool(jobs: list[tuple[int, bytes, bytes]], limits: _Limits, n_workers: int):

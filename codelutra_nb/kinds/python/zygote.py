@@ -62,7 +62,8 @@ _PRELOAD = (
     "types",
     "decimal",
     "fractions",
-    "dis",
+    "base64",
+    "marshal",
 )
 
 
