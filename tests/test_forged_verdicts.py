@@ -308,7 +308,7 @@ STAND_INS = {  # task: a wrong program that stands in for a name its tests check
 
 
 @pytest.mark.parametrize("tid", list(STAND_INS))
-def test_a_program_cannot_stand_in_for_a_builtin_module_or_helper_the_tests_use(tid, tmp_path):
+def test_a_program_cannot_stand_in_for_a_builtin_module_or_helper_the_tests_use(tid, tmp_path, mode):
     """Built-ins (``int``, ``abs``), standard-library modules (``sys``) and the prompt's own helpers
     (``encode_cyclic``) in the tests are the judge's, never the program's."""
     task = (mbpp_tasks() if tid.isdigit() else humaneval_tasks())[tid]
@@ -318,7 +318,7 @@ def test_a_program_cannot_stand_in_for_a_builtin_module_or_helper_the_tests_use(
 
 
 PROBE_JUDGE = """
-import os
+import ctypes, os
 
 
 def {name}(*args):  # the judge is the other child of this process's parent
@@ -332,7 +332,11 @@ def {name}(*args):  # the judge is the other child of this process's parent
         except OSError:
             pass
     reached = []
+    libc = ctypes.CDLL(None, use_errno=True)
     for pid in others:
+        if libc.ptrace(16, pid, None, None) == 0:  # PTRACE_ATTACH
+            reached.append(f"{{pid}}/ptrace")
+            libc.ptrace(17, pid, None, None)  # PTRACE_DETACH
         for what in ("mem", "environ", "fd"):
             try:
                 if what == "fd":
@@ -368,9 +372,9 @@ def {name}(*args):
 
 @pytest.mark.parametrize("users", ["separate", "one"])
 def test_the_judge_and_its_report_are_out_of_reach(users, features, monkeypatch):
-    """Not the zygote's or the judge's memory, environment or files (the report among them) through /proc, even when
-    judge and candidate share a user, as without root (both are not dumpable); a forged report on every descriptor
-    is only a malformed answer."""
+    """Not the zygote's or the judge's memory, environment or files (the report among them) through /proc, nor
+    ptrace, even when judge and candidate share a user, as without root (both are not dumpable); a forged report on
+    every descriptor is only a malformed answer."""
     if not features["separate user"]:
         pytest.skip("not root: the candidate runs as the verifier's user, and so did these tests (docs/sandbox.md)")
     if users == "one":

@@ -154,6 +154,10 @@ def test_unknown_task_id_raises_before_anything_runs(monkeypatch):
     broken = PythonTask(task_id="b", question="q", tests="assert (")
     with pytest.raises(TaskDataError, match="tests of task 'b' do not compile"):
         verify_python({"b": broken}, [("b", GOOD)], progress=False)
+    prompt = PythonTask(task_id="p", question="q", layout="humaneval", entry_point="f", prompt="def f(:\n",
+                        tests="def check(candidate):\n    assert candidate() == 1\n")  # fmt: skip
+    with pytest.raises(TaskDataError, match="tests of task 'p' do not compile"):
+        verify_python({"p": prompt}, [("p", "def f():\n    return 1\n")], progress=False)
 
 
 def test_verdicts_do_not_depend_on_the_number_of_workers():

@@ -208,24 +208,26 @@ def test_what_the_program_returns_is_compared_as_plain_values():
     exact = mbpp("ex", "assert evens(5) == [0, 2, 4]")
     kinds = mbpp(
         "kd",
-        "assert pair() == (1, 2) and pair().x == 1\nassert count('abca') == {'a': 2, 'b': 1, 'c': 1}\n"
+        "assert pair() == (1, 2)\nassert count('abca') == {'a': 2, 'b': 1, 'c': 1}\n"
         "import math\nassert math.isnan(nan()) and math.copysign(1, minus_zero()) == -1\nassert big() == 2 ** 5000 + 1",
+    )
+    fields = mbpp("fd", "assert pair().x == 1")
+    kinds_program = (
+        "from collections import Counter, namedtuple\nP = namedtuple('P', 'x y')\n"
+        "def pair():\n    return P(1, 2)\ndef count(s):\n    return Counter(s)\n"
+        "def nan():\n    return float('nan')\ndef minus_zero():\n    return -0.0\n"
+        "def big():\n    return 2 ** 5000 + 1\n"
     )
     verdicts = judge(
         (evens, "def evens(n):\n    return (i for i in range(n) if i % 2 == 0)\n"),
         (evens, "def evens(n):\n    return filter(lambda i: i % 2 == 0, range(n))\n"),
         (exact, "def evens(n):\n    return (i for i in range(n) if i % 2 == 0)\n"),
         (exact, "def evens(n):\n    return list(range(0, n, 2))\n"),
-        (
-            kinds,
-            "from collections import Counter, namedtuple\nP = namedtuple('P', 'x y')\n"
-            "def pair():\n    return P(1, 2)\ndef count(s):\n    return Counter(s)\n"
-            "def nan():\n    return float('nan')\ndef minus_zero():\n    return -0.0\n"
-            "def big():\n    return 2 ** 5000 + 1\n",
-        ),  # fmt: skip
+        (kinds, kinds_program),
+        (fields, kinds_program),
     )
-    assert [v.category for v in verdicts] == [CORRECT, CORRECT, WRONG, CORRECT, RUNTIME]
-    assert verdicts[4].message == "AttributeError: 'tuple' object has no attribute 'x'"  # a namedtuple comes as a tuple
+    assert [v.category for v in verdicts] == [CORRECT, CORRECT, WRONG, CORRECT, CORRECT, RUNTIME]
+    assert verdicts[5].message == "AttributeError: 'tuple' object has no attribute 'x'"  # a namedtuple comes as a tuple
 
 
 def test_objects_of_the_programs_classes_are_handles():
