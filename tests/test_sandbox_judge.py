@@ -300,8 +300,9 @@ def test_execution(solution: str):
 
 
 def test_ds1000_runs_its_harness_in_the_judge_and_the_code_in_the_candidate():
-    """The harness's exec() runs the solution in the candidate on the sent namespace; numpy and pandas travel as
-    values; the packages DS-1000 declares are importable there, and only where a run has DS-1000 tasks."""
+    """The harness's exec() runs the solution in the candidate on the sent namespace, and only names without
+    dunders come back (never into the tests' own namespace); numpy and pandas travel as values; the packages DS-1000
+    declares are importable there, and only where a run has DS-1000 tasks."""
     pytest.importorskip("pandas")
     task = PythonTask(task_id="ds", question="?", layout="ds1000", prompt="<code>", code_context=DS1000_CONTEXT)
     verdicts = judge(
@@ -312,6 +313,16 @@ def test_ds1000_runs_its_harness_in_the_judge_and_the_code_in_the_candidate():
     )
     assert [v.category for v in verdicts] == [CORRECT, WRONG, WRONG, RUNTIME]
     assert verdicts[3].message == "NameError: name 'undefined_name' is not defined"
+    filtered = PythonTask(task_id="dd", question="?", layout="ds1000", prompt="<code>", code_context=(
+        "def test_execution(solution):\n    env = {'x': 1}\n    exec(solution, env)\n"
+        "    assert env['result'] == 2 and '__sneaky__' not in env and '__builtins__' not in env\n"))  # fmt: skip
+    own = PythonTask(task_id="do", question="?", layout="ds1000", prompt="<code>",
+                     code_context="def test_execution(solution):\n    exec(solution, globals())\n")  # fmt: skip
+    program = "result = x + 1\n__sneaky__ = 1\n__builtins__ = None\n"
+    assert judge((filtered, program), (own, program)) == [
+        Verdict(CORRECT),  # dunders the code leaves do not come back to the judge
+        Verdict(RUNTIME, "TypeError: the tests' exec() must not run the program in the tests' own namespace"),
+    ]
     if isolation_report()["allow-listed filesystem"]:
         (without,) = judge((mbpp("np", "assert f() == 1"), "import numpy\ndef f():\n    return 1\n"))
         assert without == Verdict(RUNTIME, "ModuleNotFoundError: No module named 'numpy'")

@@ -89,6 +89,7 @@ class Channel:
         self.requests, self.answers = requests, answers
         self.handles: dict[int, Remote] = {}
         self.errors: dict[str, type] = {}
+        self.tests_namespace: dict | None = None  # what exec_stub must never hand to the program
 
     def receive(self) -> list:
         try:
@@ -132,14 +133,16 @@ class Channel:
 
     def exec_stub(self, source, globals=None, locals=None, /):  # noqa: A002 - the signature of exec
         """``exec`` for the DS-1000 harness: runs ``source`` in the candidate on a copy of ``globals``, then updates
-        ``globals`` with what the code left there."""
+        ``globals`` with the names the code left there (not dunders: ``__builtins__`` stays the judge's)."""
         if type(source) is not str or type(globals) is not dict or locals is not None:
             raise TypeError("the tests' exec() must be given the code as text and one namespace dict")
+        if globals is self.tests_namespace:
+            raise TypeError("the tests' exec() must not run the program in the tests' own namespace")
         sent = {k: v for k, v in globals.items() if k != "__builtins__"}
         result = self.ask("exec", source, sent)
         if type(result) is not dict:
             raise self.error("CodecError", "the program answered out of protocol")
-        globals.update(result)
+        globals.update((k, v) for k, v in result.items() if type(k) is str and not k.startswith("__"))
 
 
 _channel: Channel  # the one channel of this process (set by main)
@@ -185,6 +188,7 @@ def _judge(payload: dict, channel: Channel) -> tuple[str, str]:
     try:
         if payload["snippet"]:
             namespace["exec"] = channel.exec_stub
+            channel.tests_namespace = namespace
         else:
             wanted = set(payload["names"])
             for name in payload["modules"]:  # a module the tests use is this process's own
