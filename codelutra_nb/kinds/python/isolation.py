@@ -168,26 +168,30 @@ def _enter_root(binds: list[str], packages: list[str], masks: list[str]) -> list
     sources = {p: os.open(p, os.O_PATH) for p in (*binds, *packages) if p not in links}  # reachable once covered
     try:
         call("mount", b"tmpfs", b"/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=4m,mode=0755")
-        new, mounts = "/tmp", ["/"]
-        for path in sorted(binds):
-            if path in links:
-                os.makedirs(new + os.path.dirname(path), 0o755, exist_ok=True)
-                os.symlink(links[path], new + path)
-            else:
+        try:
+            new, mounts = "/tmp", ["/"]
+            for path in sorted(binds):
+                if path in links:
+                    os.makedirs(new + os.path.dirname(path), 0o755, exist_ok=True)
+                    os.symlink(links[path], new + path)
+                else:
+                    _bind(sources[path], new + path)
+                    mounts.append(path)
+            covered = [m for m in masks if os.path.isdir(m) and any(m.startswith(b + "/") for b in binds)]
+            for mask in sorted(set(covered)):
+                call("mount", b"tmpfs", (new + mask).encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755")
+                mounts.append(mask)
+            for path in sorted(packages):
                 _bind(sources[path], new + path)
                 mounts.append(path)
-        covered = [m for m in masks if os.path.isdir(m) and any(m.startswith(b + "/") for b in binds)]
-        for mask in sorted(set(covered)):
-            call("mount", b"tmpfs", (new + mask).encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=1m,mode=0755")
-            mounts.append(mask)
-        for path in sorted(packages):
-            _bind(sources[path], new + path)
-            mounts.append(path)
-        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                             ("stderr", "/proc/self/fd/2")):  # fmt: skip
-            os.symlink(target, f"{new}/dev/{name}")
-        for folder in ("/proc", "/tmp"):
-            os.makedirs(new + folder, 0o755, exist_ok=True)
+            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                                 ("stderr", "/proc/self/fd/2")):  # fmt: skip
+                os.symlink(target, f"{new}/dev/{name}")
+            for folder in ("/proc", "/tmp"):
+                os.makedirs(new + folder, 0o755, exist_ok=True)
+        except BaseException:  # give the host's /tmp back to the reduced mode that follows
+            libc.umount2(b"/tmp", _MNT_DETACH)
+            raise
     finally:
         for fd in sources.values():
             os.close(fd)

@@ -18,8 +18,8 @@ processes
   dumps (none) and processes (``RLIMIT_NPROC`` = 64 per user), and share the worker's cgroup, which bounds the memory
   of all their processes, memfds and files together to ``memory_mb`` and their processes to 64 (where a cgroup can be
   made);
-* have IPC namespaces of their own, new session keyrings and user keyrings cleared of what an earlier one left, and
-  cannot create user namespaces (a seccomp filter on the zygote);
+* have new session keyrings and user keyrings cleared of what an earlier one left, cannot create user namespaces (a
+  seccomp filter on the zygote), and the candidate has an IPC namespace of its own;
 * are killed on the wall-clock timeout, and afterwards every process left in the worker's PID namespace is killed;
 * have no network: an empty network namespace with a down loopback;
 * see only the allow-listed root, read-only, plus fresh directories of their own (cwd, ``HOME``, ``TMPDIR``) on a
