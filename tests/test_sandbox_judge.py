@@ -11,12 +11,14 @@ import decimal
 import enum
 import fractions
 import math
+from types import SimpleNamespace
 
 import pytest
 
 from codelutra_nb.kinds.python import codec
 from codelutra_nb.kinds.python.sandbox import isolation_report, verify_python
-from codelutra_nb.kinds.python.tasks import PythonTask
+from codelutra_nb.kinds.python.tasks import PythonTask, load_python_tasks
+from codelutra_nb.methods.testgen import run_matrix
 from codelutra_nb.verdicts import Category, Verdict
 
 CORRECT, WRONG, RUNTIME = Category.CORRECT, Category.WRONG_ANSWER, Category.RUNTIME_ERROR
@@ -326,3 +328,11 @@ def test_ds1000_runs_its_harness_in_the_judge_and_the_code_in_the_candidate():
     if isolation_report()["allow-listed filesystem"]:
         (without,) = judge((mbpp("np", "assert f() == 1"), "import numpy\ndef f():\n    return 1\n"))
         assert without == Verdict(RUNTIME, "ModuleNotFoundError: No module named 'numpy'")
+
+
+def test_generated_tests_take_the_names_their_task_declares_from_the_program():
+    """PLUM's and DSTC's asserts call MBPP 126's own ``sum`` (its reference redefines the built-in), not the judge's."""
+    (task,) = [t for t in load_python_tasks("mbpp") if t.task_id == "126"]
+    settings = SimpleNamespace(verification=SimpleNamespace(exec_timeout_s=5.0, exec_memory_mb=1024, workers=1))
+    tests = ["assert sum(10, 15) == 6", "assert sum(10, 15) == 7"]
+    assert run_matrix([(task, [task.reference], tests)], settings) == [[["correct", "wrong_answer"]]]

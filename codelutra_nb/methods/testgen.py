@@ -113,9 +113,10 @@ def run_matrix(
     for q, (task, programs, tests) in enumerate(jobs):
         for j, test in enumerate(tests):
             tid = f"{task.task_id}#test{j}"
-            tasks[tid] = PythonTask(
-                task_id=tid, question=task.question, tests=test, setup=task.setup, source=task.source
-            )
+            tasks[tid] = PythonTask(  # reference and entry point: names the judge takes from the program (plan.py)
+                task_id=tid, question=task.question, tests=test, setup=task.setup, source=task.source,
+                reference=task.reference, entry_point=task.entry_point,
+            )  # fmt: skip
             for i, program in enumerate(programs):
                 if program is not None:
                     candidates.append((tid, f"```python\n{program}\n```"))
