@@ -394,3 +394,55 @@ def test_what_a_candidate_sees(features):
 def test_a_candidate_killed_by_a_signal_is_a_runtime_error():
     (verdict,) = run(f"import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n{GOOD}")
     assert verdict == Verdict(RUNTIME, "killed by signal SIGKILL")
+
+
+SQUARE = "def square_perimeter(a):\n    return 4 * a\n"
+
+
+def test_tests_from_a_task_file_share_a_long_lived_judge_that_outlives_its_candidates(features):
+    """One judge per worker judges them one after another: timeouts, exits, daemons and fork bombs of its candidates
+    leave it working and leave nothing behind."""
+    (task,) = [t for t in load_python_tasks("mbpp") if t.task_id == "17"]
+    assert task.trusted_tests
+    daemon = "import subprocess\nsubprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+    programs = [SQUARE, "while True:\n    pass\n", "import os\nos._exit(0)\n", SQUARE.replace("4 * a", "a"),
+                daemon + SQUARE, SQUARE]  # fmt: skip
+    expected = [CORRECT, TIMEOUT, RUNTIME, WRONG, CORRECT, CORRECT]
+    if features["separate user"] and features["pid namespace"]:  # never run unconfined
+        programs += ["import os\nwhile True:\n    os.fork()\n", SQUARE]
+        expected += [RUNTIME, CORRECT]
+    verdicts = verify_python({"17": task}, [("17", p) for p in programs], workers=1, timeout_s=2.0, progress=False)
+    got = [v.category for v in verdicts]
+    if len(got) == 8 and got[6] is TIMEOUT:  # a fork bomb may run out its time first
+        got[6] = RUNTIME
+    assert got == expected
+    assert sandbox_processes() == []
+
+
+def test_a_long_lived_judge_that_dies_is_replaced(monkeypatch):
+    """In the reduced mode (as here, as root) a candidate can kill its judge: that candidate is a runtime_error, the
+    next one gets a new judge."""
+    monkeypatch.setattr(python_sandbox, "_ISOLATE", False)
+    (task,) = [t for t in load_python_tasks("mbpp") if t.task_id == "17"]
+    kill_judge = (  # the judge is the other child of this process's parent
+        "import os, signal\n"
+        "for pid in (int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()):\n"
+        "    try:\n        ppid = int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "    except OSError:\n        continue\n    if ppid == os.getppid():\n        os.kill(pid, signal.SIGKILL)\n"
+    )
+    with pytest.warns(RuntimeWarning, match="reduced mode"):
+        verdicts = verify_python({"17": task}, [("17", p) for p in (SQUARE, kill_judge + SQUARE, SQUARE)], workers=1,
+                                 progress=False)  # fmt: skip
+    assert [v.category for v in verdicts] == [CORRECT, RUNTIME, CORRECT]
+    assert verdicts[1].message == "the tests were stopped (signal SIGKILL): out of memory, or killed"
+
+
+def test_tests_a_model_wrote_each_get_a_fresh_judge():
+    """A test that changes its judge (here the built-in ``abs``) changes nothing for the next test when tests are
+    untrusted (the default: PLUM's and DSTC's); tests from a task file share the long-lived judge, and its state."""
+    patch, check = "assert setattr(__import__('builtins'), 'abs', lambda x: 7) is None", "assert abs(-1) == 1"
+    for trusted, expected in ((False, [CORRECT, CORRECT]), (True, [CORRECT, WRONG])):
+        tasks = {tid: PythonTask(task_id=tid, question="?", tests=tests, trusted_tests=trusted)
+                 for tid, tests in (("patch", patch), ("check", check))}  # fmt: skip
+        verdicts = verify_python(tasks, [("patch", GOOD), ("check", GOOD)], workers=1, progress=False)
+        assert [v.category for v in verdicts] == expected, trusted

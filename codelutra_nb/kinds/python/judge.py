@@ -25,6 +25,7 @@ import importlib
 import json
 import marshal
 import os
+import socket
 from typing import NoReturn
 
 from . import codec
@@ -156,9 +157,27 @@ def _sendable(x: object) -> object:
 
 
 def main(payload_fd: int, report_fd: int, requests: int, answers: int) -> NoReturn:
-    """Run the tests the payload describes against the candidate; write the report; exit (`LOST`: see the zygote)."""
+    """Judge one candidate and exit with `judgement`'s status: a fresh judge, for tests a model wrote."""
+    exit_now = os._exit  # the tests may monkeypatch os
+    exit_now(judgement(payload_fd, report_fd, requests, answers))
+
+
+def serve(channel: int) -> NoReturn:
+    """Judge candidate after candidate, each from the four descriptors that come on socket ``channel``, answering
+    each with `judgement`'s status (one byte); exit when the zygote closes it. For tests read from a task file."""
+    zygote = socket.socket(fileno=channel)
+    while True:
+        message, fds, _, _ = socket.recv_fds(zygote, 64, 4)
+        if not message or len(fds) != 4:
+            os._exit(0)
+        zygote.send(bytes([judgement(*fds)]))
+
+
+def judgement(payload_fd: int, report_fd: int, requests: int, answers: int) -> int:
+    """Run the tests the payload describes against the candidate and write the report; close the four descriptors.
+    0 when the report is written, `LOST` when the candidate's process went away (the zygote then says how)."""
     global _channel
-    write, exit_now = os.write, os._exit
+    status, report = 0, _MEMORY_ERROR_REPORT
     try:
         with os.fdopen(payload_fd, "rb") as f:
             payload = json.loads(f.read())
@@ -166,13 +185,16 @@ def main(payload_fd: int, report_fd: int, requests: int, answers: int) -> NoRetu
         category, message = _judge(payload, _channel)
         report = json.dumps({"category": category, "message": message[:_MESSAGE_CHARS]}).encode()
     except ProgramLost:
-        exit_now(LOST)
+        status = LOST
     except MemoryError:
-        report = _MEMORY_ERROR_REPORT
+        pass
     try:
-        write(report_fd, report)
+        if status == 0:
+            os.write(report_fd, report)
     finally:
-        exit_now(0)
+        for fd in (report_fd, requests, answers):
+            os.close(fd)
+    return status
 
 
 def _judge(payload: dict, channel: Channel) -> tuple[str, str]:

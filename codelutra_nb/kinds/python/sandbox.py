@@ -124,7 +124,7 @@ def verify_python(
     plans = Plans(tasks, used)
 
     verdicts: list[Verdict | None] = [None] * len(candidates)
-    jobs: list[tuple[int, bytes, bytes]] = []
+    jobs: list[tuple[int, str, str]] = []
     for index, (tid, completion) in enumerate(candidates):
         task = tasks[tid]
         program = program_for(task, completion[:MAX_COMPLETION_CHARS])
@@ -135,15 +135,14 @@ def verify_python(
         if problem is not None:
             verdicts[index] = Verdict(Category.SYNTAX_ERROR, problem[:_MESSAGE_CHARS])
             continue
-        program_file = json.dumps({"program": None if task.layout == "ds1000" else program})
-        jobs.append((index, program_file.encode(), plans.payload(tid, program)))
+        jobs.append((index, tid, program))
 
     with progress_bar(total=len(candidates), disable=not progress, desc="verify python", unit="prog") as bar:
         bar.update(len(candidates) - len(jobs))
         if jobs:
             limits = _Limits(float(timeout_s), int(memory_mb), tuple(sorted({tasks[tid].layout for tid in used})))
             n_workers = max(1, min(workers or _available_cores(), len(jobs)))
-            for index, verdict in _run_pool(jobs, limits, n_workers):
+            for index, verdict in _run_pool(jobs, plans, limits, n_workers):
                 verdicts[index] = verdict
                 bar.update(1)
     return [v for v in verdicts if v is not None]
@@ -178,8 +177,9 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _run_pool(jobs: list[tuple[int, bytes, bytes]], limits: _Limits, n_workers: int):
-    """Yield ``(index, verdict)`` as the workers finish jobs."""
+def _run_pool(jobs: list[tuple[int, str, str]], plans: Plans, limits: _Limits, n_workers: int):
+    """Yield ``(index, verdict)`` as the workers finish jobs ``(index, task id, program)``; each worker thread makes
+    its judges' plans while the others' candidates run."""
     todo: queue.SimpleQueue = queue.SimpleQueue()
     for job in jobs:
         todo.put(job)
@@ -191,10 +191,12 @@ def _run_pool(jobs: list[tuple[int, bytes, bytes]], limits: _Limits, n_workers: 
         try:
             while not stop.is_set():
                 try:
-                    index, program, payload = todo.get_nowait()
+                    index, tid, program = todo.get_nowait()
                 except queue.Empty:
                     return
-                done.put((index, worker.run(program, payload)))
+                task = plans.tasks[tid]
+                program_file = json.dumps({"program": None if task.layout == "ds1000" else program}).encode()
+                done.put((index, worker.run(program_file, plans.payload(tid, program), task.trusted_tests)))
         except BaseException as exc:  # reported to the caller's thread
             done.put((None, exc))
         finally:
@@ -248,14 +250,14 @@ class _Worker:
         self.workroot: str | None = None
         self.cgroups: list[str] = []
 
-    def run(self, program: bytes, payload: bytes) -> Verdict:
+    def run(self, program: bytes, payload: bytes, trusted: bool) -> Verdict:
         if self.proc is None:
             self._start()
         assert self.channel is not None
         # The program, the tests and the report travel as memfds: the zygote passes them on and never reads them.
         files = [_memfd("program", program), _memfd("tests", payload), _memfd("report", b"")]
         try:
-            socket.send_fds(self.channel, [b"run"], files)
+            socket.send_fds(self.channel, [json.dumps({"trusted": trusted}).encode()], files)
             reply, returned = self._receive(self.limits.timeout_s + _RESPONSE_GRACE_S)
         except (BrokenPipeError, ConnectionError, EOFError):
             self.close(graceful=False)
@@ -410,7 +412,7 @@ def _classify(seen: dict, report: bytes, timeout_s: float) -> Verdict:
         return _ended(seen["candidate"], seen["said"], timeout_s)
     if os.WIFSIGNALED(judge) and os.WTERMSIG(judge) == signal.SIGXCPU:
         return Verdict(Category.TIMEOUT, f"the tests ran out of CPU time ({math.ceil(timeout_s) + 1} s)")
-    return Verdict(Category.RUNTIME_ERROR, f"the tests were stopped ({_status(judge)}); out of memory?")
+    return Verdict(Category.RUNTIME_ERROR, f"the tests were stopped ({_status(judge)}): out of memory, or killed")
 
 
 def _ended(status: int, said: str, timeout_s: float) -> Verdict:

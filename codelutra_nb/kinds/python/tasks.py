@@ -57,6 +57,9 @@ class PythonTask(Task):
         setup: MBPP ``test_setup_code`` (plus ``test_imports``), run after the program, before the tests.
         prompt: Code the completion continues: HumanEval's signature and docstring, DS-1000's prompt.
         code_context: DS-1000's harness defining ``test_execution(solution)`` (and ``test_string``).
+        trusted_tests: True for tests read from a task file: the sandbox may run them one after another in a judge
+            process that lasts (faster). False, the default, for tests a model wrote (PLUM, DSTC): each runs in a
+            fresh judge, so that no test can touch another's verdict.
     """
 
     kind: str = "python"
@@ -66,6 +69,7 @@ class PythonTask(Task):
     setup: str = ""
     prompt: str = ""
     code_context: str = ""
+    trusted_tests: bool = False
 
     def prompt_fields(self) -> dict[str, str]:
         """``question``, ``tests`` (the asserts shown to the model; MBPP only, empty otherwise:
@@ -296,6 +300,7 @@ def _mbpp(r: dict, origin: str, index: int, file: str | None) -> PythonTask:
         reference=r["code"],
         tests="\n".join(tests),
         setup=setup,
+        trusted_tests=True,
     )
 
 
@@ -309,6 +314,7 @@ def _humaneval(r: dict, origin: str, index: int, file: str | None) -> PythonTask
         tests=r["test"],
         entry_point=r["entry_point"],
         prompt=r["prompt"],
+        trusted_tests=True,
     )
 
 
@@ -323,4 +329,5 @@ def _ds1000(r: dict, origin: str, index: int, file: str | None) -> PythonTask:
         reference=r["reference_code"],
         prompt=r["prompt"],
         code_context=r["code_context"],
+        trusted_tests=True,
     )
