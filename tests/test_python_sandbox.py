@@ -423,6 +423,7 @@ def test_a_long_lived_judge_that_dies_is_replaced(monkeypatch):
     """In the reduced mode (as here, as root) a candidate can kill its judge: that candidate is a runtime_error, the
     next one gets a new judge."""
     monkeypatch.setattr(python_sandbox, "_ISOLATE", False)
+    monkeypatch.setattr(python_sandbox, "_warned", set())
     (task,) = [t for t in load_python_tasks("mbpp") if t.task_id == "17"]
     kill_judge = (  # the judge is the other child of this process's parent
         "import os, signal\n"

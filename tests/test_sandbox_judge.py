@@ -60,6 +60,9 @@ def test_plain_values_round_trip_exactly():
     assert round_trip(views.keys()) == {"k"} and list(round_trip(views.values())) == [1]
     assert round_trip(views.items()) == {("k", 1)}
     assert round_trip(math) is math
+    assert codec.decode(b'{"m": "math"}', handle, imports=False) is math  # the judge: only modules it has imported
+    assert codec.decode(b'{"m": "codelutra_no_such_module"}', handle, imports=False) == (
+        "handle", -1, "module codelutra_no_such_module")  # fmt: skip
 
 
 def test_iterators_subclasses_and_other_objects():

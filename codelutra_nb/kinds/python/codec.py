@@ -4,8 +4,9 @@ A value is JSON where JSON says it exactly (None, bool, int, float with nan/inf/
 is a one-key object naming its type: ``{"t": [...]}`` a tuple, ``{"d": [[k, v], ...]}`` a dict (any plain keys, in
 order), ``{"s": ...}`` / ``{"f": ...}`` sets, ``{"b": base64}`` bytes, ``{"i": hex}`` an int too long for JSON,
 ``{"c": [re, im]}``, ``{"ty": name}`` a built-in type (``int``, ``ValueError``), the standard library's Counter,
-OrderedDict, defaultdict, deque, Decimal, Fraction, range and dict views, ``{"m": name}`` a module, ``{"it": [...]}``
-an iterator (drawn in full, at most `MAX_ITEMS` items), and numpy / pandas values (`arrays`). Subclasses of the plain
+OrderedDict, defaultdict, deque, Decimal, Fraction, range and dict views, ``{"m": name}`` a module (the decoder's own
+import of it; where it may not import, as in the judge, one it has not imported is a handle), ``{"it": [...]}`` an
+iterator (drawn in full, at most `MAX_ITEMS` items), and numpy / pandas values (`arrays`). Subclasses of the plain
 types travel as their plain value (a namedtuple as a tuple, an IntEnum member as an int). Anything else becomes
 ``{"h": [id, type name]}``, a handle: the side that decodes it gets whatever its ``handle`` callback makes of it (the
 judge: an object that equals only itself).
@@ -60,12 +61,15 @@ def encode(value: object, other: Callable[[object], object]) -> bytes:
     return data
 
 
-def decode(data: bytes, handle: Callable[[int, str], object]) -> object:
-    """The value of a message; ``handle(id, type_name)`` makes what a handle stands for."""
+def decode(data: bytes, handle: Callable[[int, str], object], imports: bool = True) -> object:
+    """The value of a message; ``handle(id, type_name)`` makes what a handle stands for. A module this process has
+    not imported is imported where ``imports``, else it is a handle (the judge: the program cannot make it import)."""
     if len(data) > MAX_BYTES:
         raise CodecError(f"a message of {len(data) >> 20} MiB, more than {MAX_BYTES >> 20} MiB")
     try:
-        return _loads(data.decode("utf-8", "surrogatepass"), object_pairs_hook=lambda pairs: _build(pairs, handle))
+        return _loads(
+            data.decode("utf-8", "surrogatepass"), object_pairs_hook=lambda pairs: _build(pairs, handle, imports)
+        )
     except CodecError:
         raise
     except RecursionError:
@@ -177,10 +181,13 @@ _STDLIB: dict[type, Callable[[_Encoder, object, int], object]] = {
 }
 
 
-def _build(pairs: list, handle: Callable[[int, str], object]) -> object:
+def _build(pairs: list, handle: Callable[[int, str], object], imports: bool) -> object:
     if len(pairs) != 1:
         raise CodecError("an object with other than one tag")
     tag, payload = pairs[0]
+    if tag == "m" and not imports:
+        name = _text(payload, 200, _MODULE)
+        return sys.modules[name] if name in sys.modules else handle(-1, f"module {name}")
     if tag == "h":
         if not (_is_list(payload, 2) and type(payload[0]) is int and type(payload[1]) is str):
             raise CodecError("a malformed handle")

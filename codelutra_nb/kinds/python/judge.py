@@ -94,7 +94,7 @@ class Channel:
 
     def receive(self) -> list:
         try:
-            message = codec.decode(codec.receive(self.answers), self.handle)
+            message = codec.decode(codec.receive(self.answers), self.handle, imports=False)
         except EOFError:
             raise ProgramLost() from None
         except codec.CodecError as exc:
