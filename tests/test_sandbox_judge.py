@@ -180,6 +180,18 @@ def mbpp(tid: str, tests: str, setup: str = "") -> PythonTask:
     return PythonTask(task_id=tid, question="?", tests=tests, setup=setup)
 
 
+def test_every_built_in_exception_of_the_program_arrives_as_a_program_error_of_its_class():
+    import builtins
+
+    from codelutra_nb.kinds.python.judge import Channel, ProgramError
+
+    channel = Channel(-1, -1)
+    classes = [c for c in vars(builtins).values() if isinstance(c, type) and issubclass(c, Exception)]
+    errors = {c: channel.error(c.__name__, "the message") for c in classes}
+    assert all(isinstance(e, ProgramError) and str(e) == "the message" for e in errors.values())
+    assert sorted(c.__name__ for c, e in errors.items() if not isinstance(e, c)) == ["ExceptionGroup", "MemoryError"]
+
+
 def test_exceptions_keep_their_class_but_are_the_programs_runtime_errors():
     """A test may catch the program's ``ValueError``; the program's own ``AssertionError`` is not a wrong answer;
     ``sys.exit()`` in a call ends the judgement."""

@@ -127,10 +127,15 @@ class Channel:
         """A `ProgramError` that is also the built-in exception class ``name`` names, where there is one."""
         if name not in self.errors:
             base = getattr(builtins, name, None)
-            usable = isinstance(base, type) and issubclass(base, Exception)
-            self.errors[name] = type(name, (ProgramError, base), {}) if usable else ProgramError
+            self.errors[name] = ProgramError
+            if isinstance(base, type) and issubclass(base, Exception):
+                try:  # no __init__ below: some built-ins need other arguments
+                    self.errors[name] = error = type(name, (ProgramError, base), {})
+                    error.__new__(error, "")
+                except TypeError:  # MemoryError, ExceptionGroup: made otherwise
+                    self.errors[name] = ProgramError
         error = self.errors[name]
-        return error.__new__(error, message[:_MESSAGE_CHARS])  # no __init__: some built-ins need other arguments
+        return error.__new__(error, message[:_MESSAGE_CHARS])
 
     def exec_stub(self, source, globals=None, locals=None, /):  # noqa: A002 - the signature of exec
         """``exec`` for the DS-1000 harness: runs ``source`` in the candidate on a copy of ``globals``, then updates
@@ -146,7 +151,7 @@ class Channel:
         globals.update((k, v) for k, v in result.items() if type(k) is str and not k.startswith("__"))
 
 
-_channel: Channel  # the one channel of this process (set by main)
+_channel: Channel  # the channel of the judgement under way (set by `judgement`)
 
 
 def _sendable(x: object) -> object:

@@ -191,7 +191,11 @@ class _Zygote:
             ours += [requests_r, requests_w, answers_r, answers_w, out_r, out_w, setup_r, setup_w]
             judge_pid = None
             if trusted:
-                self._judges().send(payload_fd, report_fd, requests_w, answers_r)
+                try:
+                    self._judges().send(payload_fd, report_fd, requests_w, answers_r)
+                except OSError:  # it died since it was last seen alive: a new one
+                    self._stop_judges()
+                    self._judges().send(payload_fd, report_fd, requests_w, answers_r)
             else:
                 judge_pid = os.fork()
                 if judge_pid == 0:
