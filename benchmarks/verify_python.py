@@ -5,8 +5,10 @@
 Candidates are the MBPP reference solutions of ``../shared/data/mbpp/mbpp.jsonl`` (974, all correct).
 Both designs run them on this machine in one run, with the same number of parallel workers:
 
-- sandbox: `verify_python` (forks each candidate from a warm zygote, full isolation when root);
-- baseline: for each candidate a temp dir, the program plus its tests in a file, and
+- sandbox: `verify_python` (forks each candidate from a warm zygote; the tests run in the worker's long-lived judge
+  process, MBPP's being read from a task file; full isolation when root);
+- baseline: for each candidate a temp dir, the program plus its tests in one file (so, unlike the sandbox, a program
+  can cheat its verdict there), and
   ``subprocess.run([sys.executable, file])`` with the same rlimits (CPU, address space, file size,
   open files, core, processes), timeout and environment, then the temp dir removed.
 
