@@ -61,8 +61,10 @@ def run(*programs: str, **kwargs) -> list:
 
 
 def sandbox_processes() -> list[int]:
-    """Processes of the sandbox users still alive on the host."""
-    uids = range(python_sandbox._UID_BASE, python_sandbox._UID_END)
+    """Processes of this test process's sandbox users still alive on the host (other verifiers running on the
+    machine at the same time use other blocks of uids)."""
+    first = python_sandbox._sandbox_uids(0)[0]
+    uids = range(first, first + 64)
     alive = []
     for name in os.listdir("/proc"):
         if name.isdigit():
