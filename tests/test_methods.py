@@ -255,3 +255,23 @@ def test_every_registered_method_is_documented_in_the_readme():
     for name in METHODS:
         assert f"`{name}`" in readme, f"README does not describe method {name}"
     assert load_config(method="dstc", task_kind="python").run.method == "dstc"
+
+
+def test_a_model_answer_of_blank_lines_is_read_in_linear_time():
+    """`solution_block`'s ``def`` search stays within a line: a fenced block of 200,000 blank lines and code that
+    defines nothing (with ``^\\s*`` each line start scans to the end: about a minute here) is read at once; an alarm
+    stops the test long before a quadratic search would end."""
+    import signal
+
+    from codelutra_nb.methods.testgen import solution_block
+
+    def too_slow(*_):
+        raise TimeoutError("solution_block searched the blank lines quadratically")
+
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(20)
+    try:
+        assert solution_block("```python\n" + "\n" * 200_000 + "x = 1\n```") is None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

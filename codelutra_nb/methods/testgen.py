@@ -44,7 +44,7 @@ def test_generator_param() -> Any:
 
 _ASSERT = re.compile(r"^[ \t]*(assert\b.*)$", re.MULTILINE)
 _CALL = re.compile(r"\bassert\s+\(?\s*(?:not\s+)?\(?([A-Za-z_]\w*)\s*\(")
-_DEF = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+_DEF = re.compile(r"^[ \t]*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)  # [ \t]*: linear on blank lines
 
 
 def entry_point(task: PythonTask) -> str:
