@@ -97,11 +97,12 @@ def test_trl_dpo_losses_are_the_same_with_shared_prompts(tiny_cfg, tmp_path):
         )
         logs[share] = [h for h in result.log_history if "rewards/margins" in h]
     assert len(logs[True]) == len(logs[False]) == 3
-    for unpacked, packed in zip(logs[False], logs[True]):
-        # float32 rounding differs between the two layouts, and the weights drift apart by it after the first step:
-        # a sequence's log-prob (20-300 nats) agrees within 1e-3 nats; a masking error would move it by nats
+    for step, (unpacked, packed) in enumerate(zip(logs[False], logs[True])):
+        # float32 rounding differs between the two layouts: on the first step (the same weights) a sequence's
+        # log-prob (20-300 nats) agrees within 1e-3 nats; after it the weights drift apart by that rounding, and the
+        # log-probs within 2.5e-3 nats (1.85e-3 seen with transformers 5.25); a masking error would move them by nats
         assert packed["loss"] == pytest.approx(unpacked["loss"], rel=1e-4)
         for key in ("logps/chosen", "logps/rejected"):
-            assert packed[key] == pytest.approx(unpacked[key], abs=1e-3), key
+            assert packed[key] == pytest.approx(unpacked[key], abs=1e-3 if step == 0 else 2.5e-3), key
         for key in ("rewards/chosen", "rewards/rejected", "rewards/margins"):
             assert packed[key] == pytest.approx(unpacked[key], abs=5e-4), key
