@@ -172,17 +172,21 @@ def test_a_10_mb_prose_completion_is_judged_quickly_through_the_cli(tmp_path):
         {"task_id": 1, "completion": GOOD + prose},
         {"task_id": 1, "completion": "def f(:\n" + "(" * 10_000_000},
     ]
+    assert _verify_through_cli(tmp_path, tasks, lines, timeout=120) == ["syntax_error", "correct", "syntax_error"]
+
+
+def _verify_through_cli(tmp_path, tasks, lines: list[dict], *, timeout: float) -> list[str]:
+    """``python -m codelutra_nb verify`` on candidate ``lines`` of ``tasks``; the category of each."""
     candidates = tmp_path / "candidates.jsonl"
     candidates.write_text("".join(json.dumps(line) + "\n" for line in lines))
     out = tmp_path / "out.jsonl"
     proc = subprocess.run(
         [sys.executable, "-m", "codelutra_nb", "verify", "--kind", "python", "--tasks", str(tasks), "--candidates",
          str(candidates), "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert [json.loads(line)["category"] for line in out.read_text().splitlines()] == ["syntax_error", "correct",
-                                                                                        "syntax_error"]  # fmt: skip
+    return [json.loads(line)["category"] for line in out.read_text().splitlines()]
 
 
 def test_100_000_characters_of_blank_lines_as_a_humaneval_completion_are_judged_through_the_cli(tmp_path):
@@ -202,17 +206,7 @@ def test_100_000_characters_of_blank_lines_as_a_humaneval_completion_are_judged_
         {"task_id": "HumanEval/0", "completion": "\t\n" * 49_980 + "def inc(x):\n    return x + 1\n"},
         {"task_id": "HumanEval/0", "completion": " \n" * 50_000},  # nothing else: no code
     ]
-    candidates = tmp_path / "candidates.jsonl"
-    candidates.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    out = tmp_path / "out.jsonl"
-    proc = subprocess.run(
-        [sys.executable, "-m", "codelutra_nb", "verify", "--kind", "python", "--tasks", str(tasks), "--candidates",
-         str(candidates), "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert [json.loads(line)["category"] for line in out.read_text().splitlines()] == ["correct", "correct",
-                                                                                        "syntax_error"]  # fmt: skip
+    assert _verify_through_cli(tmp_path, tasks, lines, timeout=60) == ["correct", "correct", "syntax_error"]
 
 
 # ---- SQL -----------------------------------------------------------------------------------------------------------
