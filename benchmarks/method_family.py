@@ -1,7 +1,7 @@
 """Every method of the family through the notebooks on the embedded default, side by side; prints the compare tables.
 
     python benchmarks/method_family.py --out runs/family [--iterations 2] [--methods codelutra plum ...]
-        [--set KEY=VALUE ...]
+        [--preset demo_python] [--set KEY=VALUE ...]
 
 Each method runs ``papermill notebooks/iterate.ipynb`` (what users and ``make demo`` run, the Makefile's engine)
 for iterations 1..N in its own store ``OUT/<method>``: the SQL methods on the ``demo`` preset, plum and dstc on
@@ -33,14 +33,19 @@ from codelutra_nb.methods import METHODS
 REPO = Path(__file__).resolve().parent.parent
 
 PRESET = {"plum": "demo_python", "dstc": "demo_python"}
+"""Each method's preset unless ``--preset`` names one for all (plum and dstc run on Python tasks only)."""
 
 
-def run_iteration(method: str, iteration: int, store: Path, assignments: list[str]) -> dict:
+def preset_of(method: str, preset: str | None) -> str:
+    return preset or PRESET.get(method, "demo")
+
+
+def run_iteration(method: str, iteration: int, store: Path, assignments: list[str], preset: str | None) -> dict:
     (command,) = re.findall(r"^PAPERMILL = (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
     argv = shlex.split(command.replace("$(PYTHON)", shlex.quote(sys.executable)))
     params = parse_assignments(assignments) | {"method": method, "store_dir": str(store)}
     out = store.parent / f"{method}-iteration-{iteration}.ipynb"
-    argv += ["notebooks/iterate.ipynb", str(out), "-p", "preset", PRESET.get(method, "demo")]
+    argv += ["notebooks/iterate.ipynb", str(out), "-p", "preset", preset_of(method, preset)]
     argv += ["-p", "iteration", str(iteration), "-y", f"params: {json.dumps(params)}"]
     before, started = os.times(), time.perf_counter()
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True)
@@ -58,14 +63,14 @@ def run_iteration(method: str, iteration: int, store: Path, assignments: list[st
     }
 
 
-def share_baseline(out: Path, method: str) -> None:
+def share_baseline(out: Path, method: str, preset: str | None) -> None:
     """Give ``method``'s store the base model's evaluation (iteration 0) of a method on the same preset, if one has
     it: the same model, held-out set and seed give the same answers, so it is computed once per preset."""
     store = out / method
     if (store / "iter-0").exists():
         return
     for other in sorted(out.iterdir()):
-        if other != store and PRESET.get(other.name, "demo") == PRESET.get(method, "demo"):
+        if other != store and preset_of(other.name, preset) == preset_of(method, preset):
             if (other / "iter-0" / "metrics.json").exists():
                 shutil.copytree(other / "iter-0", store / "iter-0", ignore=shutil.ignore_patterns("notebooks"))
                 return
@@ -82,6 +87,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=sorted(METHODS))
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--preset", help="One preset for every method (e.g. demo_python: the SQL methods on MBPP too).")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "family.json"
@@ -90,8 +96,8 @@ def main() -> None:
         for iteration in range(1, args.iterations + 1):
             if any(r["method"] == method and r["iteration"] == iteration and r["ok"] for r in results):
                 continue
-            share_baseline(args.out, method)
-            result = run_iteration(method, iteration, (args.out / method).resolve(), args.assignments)
+            share_baseline(args.out, method, args.preset)
+            result = run_iteration(method, iteration, (args.out / method).resolve(), args.assignments, args.preset)
             results.append(result)
             results_file.write_text(json.dumps(results, indent=1))
             print(json.dumps(result), flush=True)
@@ -101,7 +107,7 @@ def main() -> None:
     table = load_runs(stores) if stores else None
     by_preset: dict[str, list[Path]] = {}
     for store in stores:  # only runs on the same held-out questions can be paired
-        by_preset.setdefault(PRESET.get(store.name, "demo"), []).append(store)
+        by_preset.setdefault(preset_of(store.name, args.preset), []).append(store)
     paired = "\n\n".join(
         f"Paired comparisons on the {preset} preset's held-out questions:\n\n{markdown(paired_comparisons(runs))}"
         for preset, runs in by_preset.items()
