@@ -99,7 +99,7 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
 def _flush_after_failure(store: LocalStore) -> None:
     """Push what the stages before a failed one left waiting, without hiding the failure if that fails too."""
     try:
-        store.flush()
+        store.flush(wait_minutes=0)
     except StoreError as err:
         say(f"✗ {err}")
 

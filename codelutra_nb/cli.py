@@ -54,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.set_defaults(func=_evaluate)
 
+    push = commands.add_parser(
+        "push", help="Push what a Hub store's folder holds and the Hub lacks (after a run ended on a rate limit)."
+    )
+    push.add_argument("--store", required=True, help="The run's store_dir.")
+    push.add_argument(
+        "--wait-minutes", type=float, default=60.0, help="Wait out a Hub rate limit this long (default: 60)."
+    )
+    push.set_defaults(func=_push)
+
     for name, help_text in (
         ("run", "Run stages of one iteration."),
         ("iterate", "Run a whole iteration (all stages)."),
@@ -149,6 +158,17 @@ def _run(args: argparse.Namespace) -> int:
         run_iteration(cfg)
     else:
         run_stages(cfg, args.stages)
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .hub import HubStore
+
+    store = HubStore.reopen(args.store, flush_wait_minutes=args.wait_minutes)
+    store.preflight(sync=False)
+    pushed = store.flush()
+    done = "; ".join(f"iteration {t}'s {what}" for t, what in pushed) or "nothing was missing"
+    print(f"pushed: {done}", file=sys.stderr)
     return 0
 
 

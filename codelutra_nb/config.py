@@ -133,6 +133,12 @@ class RunParams(Section):
     hub_push_minutes: float = param(
         10.0, "Push waiting checkpoint shards at least this often, however few (minutes).", gt=0
     )
+    hub_flush_wait_minutes: float = param(
+        30.0,
+        "At the end of an iteration, wait out a Hub rate limit this long (minutes) to push what waits; past it the "
+        "run fails, naming what is only local and the command that pushes it.",
+        ge=0,
+    )
     shard_size: int = param(
         32, "Questions per checkpointed shard of sampling and verification.", gt=0, shapes=(SAMPLE, VERIFY)
     )

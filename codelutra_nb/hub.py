@@ -31,7 +31,6 @@ to date with its own commits; `refresh` forgets them (another process pushed). `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -41,7 +40,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,10 +62,13 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile
 
 from . import __version__, layout
+from .best import best_of, best_record
 from .cards import KNOWN_BASE_MODELS, dataset_card, hub_base_model_id, model_card
 from .errors import StoreError
-from .hub_errors import NETWORK_ERRORS, HubRateLimited, describe, hub_errors, status_of
+from .hub_errors import NETWORK_ERRORS, HubConflict, HubRateLimited, describe, hub_errors, status_of
+from .hub_versions import Blob, VersionConflict, Versions, change, decide
 from .layout import ARTIFACTS, MODEL_ARTIFACTS, PREFERENCES_SAVED, SHARDED_ARTIFACTS
+from .portable import Portable
 from .progress import say
 from .store import LocalStore
 
@@ -75,6 +76,11 @@ from .store import LocalStore
 # a push adds and updates files but deletes none. Other folders are replaced as a whole (no stale parquet shard).
 ADDITIVE_FOLDERS = ("notebooks",)
 DEFERRED = ("timings", "notebooks", "evaluation", "provenance")
+STORE_FILE = ".hub-store.json"
+"""At a Hub store's root: its repos and the run's parameters, so `HubStore.reopen` (``python -m codelutra_nb push``)
+needs only the folder."""
+_ATTEMPTS = 3
+"""Commits tried when the Hub answers 412 (another writer committed since the listing): each looks again first."""
 """Small artifacts that wait for the next commit of their iteration (or `HubStore.flush`) instead of making one."""
 MAX_PARQUET_SHARD_BYTES = 500 * 1000 * 1000
 # Files of the model repo that are not part of an adapter.
@@ -84,27 +90,6 @@ _T = TypeVar("_T")
 _DATASETS_CACHE = re.compile(r"cache-[^/]*\.arrow")  # what `Dataset.map` adds to a folder it was loaded from
 _WHOAMI: dict[tuple[str, str], dict[str, Any]] = {}  # (endpoint, token) -> whoami answer, asked once per process
 _BASE_MODELS_SEEN: set[tuple[str, str]] = set()  # (endpoint, model id) found on the Hub
-
-
-@dataclass(frozen=True)
-class _Blob:
-    """What the Hub says a file is: its git blob id (regular files) or its sha256 (LFS / Xet files)."""
-
-    git: str | None = None
-    sha256: str | None = None
-
-    @staticmethod
-    def of(data: bytes) -> _Blob:
-        return _Blob(_git_blob_id(data), hashlib.sha256(data).hexdigest())
-
-    def same(self, data: bytes) -> bool:
-        if self.sha256 is not None:
-            return self.sha256 == hashlib.sha256(data).hexdigest()
-        return self.git == _git_blob_id(data)
-
-
-def _git_blob_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 class HubStore(LocalStore):
@@ -122,6 +107,7 @@ class HubStore(LocalStore):
         endpoint: Hub URL; None uses ``HF_ENDPOINT`` or https://huggingface.co.
         params: The run's parameters (`LoopConfig.to_dict()`), shown in the model card.
         base_model: The base model (the ``base_model`` parameter), for the model card's ``base_model``.
+        flush_wait_minutes: How long `flush` waits out a rate limit before it gives up (minutes).
     """
 
     clock: Callable[[], float] = staticmethod(time.monotonic)
@@ -141,6 +127,7 @@ class HubStore(LocalStore):
         endpoint: str | None = None,
         params: Mapping[str, Any] | None = None,
         base_model: str | None = None,
+        flush_wait_minutes: float = 30.0,
     ):
         super().__init__(root)
         if not model_repo and not dataset_repo:
@@ -162,12 +149,42 @@ class HubStore(LocalStore):
         self.push_minutes = push_minutes
         self.params = dict(params) if params is not None else None
         self.base_model = base_model or (params or {}).get("base_model")
+        self.flush_wait_minutes = flush_wait_minutes
+        self.versions = Versions(self.root)
+        self._portable = Portable(self.root, params, hub_base_model_id(self.base_model))
         self._token = token
         self.api = HfApi(endpoint=endpoint, token=token, library_name="codelutra_nb", library_version=__version__)
+        self._settings = {
+            "model_repo": model_repo,
+            "dataset_repo": dataset_repo,
+            "private": private,
+            "allow_public": allow_public,
+            "shards_per_commit": shards_per_commit,
+            "push_minutes": push_minutes,
+            "flush_wait_minutes": flush_wait_minutes,
+            "params": self.params,
+            "base_model": self.base_model,
+        }
         self._waiting_shards = 0
         self._last_push = self.clock()
         self._blocked_until = 0.0  # time.time() before which a rate-limited repo takes no commit from us
         self.refresh()
+
+    @classmethod
+    def reopen(cls, root: str | Path, **overrides: Any) -> HubStore:
+        """The Hub store a run used in ``root`` (its repos and parameters, kept in `STORE_FILE` by `save_settings`)."""
+        file = Path(root) / STORE_FILE
+        if not file.exists():
+            raise StoreError(
+                f"{root} is not the folder of a Hub store (no {STORE_FILE}): give the store_dir of a run that had "
+                "hub_model_repo or hub_dataset_repo set."
+            )
+        return cls(root, **(json.loads(file.read_text()) | overrides))
+
+    def save_settings(self) -> None:
+        """Keep this store's repos and parameters in `STORE_FILE` at its root (never pushed), for `reopen`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / STORE_FILE).write_text(json.dumps(self._settings, indent=1, sort_keys=True) + "\n")
 
     @property
     def endpoint(self) -> str:
@@ -181,9 +198,10 @@ class HubStore(LocalStore):
 
     def refresh(self) -> None:
         """Forget what this store knows of the repos (another process pushed); the next use lists them again."""
-        self._listing: dict[str, _Blob] | None = None  # dataset repo, main
+        self._listing: dict[str, Blob] | None = None  # dataset repo, main
+        self._head: str | None = None  # dataset repo: the commit of main that ``_listing`` shows
         self._refs: dict[str, str] | None = None  # model repo: branch -> head commit
-        self._trees: dict[str, dict[str, _Blob]] = {}  # model repo: branch -> files
+        self._trees: dict[str, dict[str, Blob]] = {}  # model repo: branch -> files
         self._root_commit: str | None = None
 
     # -- checks before long stages --------------------------------------------------------------------------------
@@ -216,9 +234,13 @@ class HubStore(LocalStore):
         self._check_base_model()
         for repo_id, repo_type in self._repos():
             self._check_repo(repo_id, repo_type)
+        self.save_settings()
         self.refresh()
         if sync:
-            self.sync()
+            try:
+                self.sync()
+            except HubRateLimited as err:  # the work is kept; the next commit, flush or preflight pushes it
+                say(f"⚠ {err}")
         return me
 
     def _whoami(self, token: str) -> dict[str, Any]:
@@ -279,36 +301,104 @@ class HubStore(LocalStore):
                 "hub_allow_public: true to publish there on purpose."
             )
 
-    def sync(self) -> list[tuple[int, str]]:
-        """Push every finished local artifact and shard that the Hub lacks, in one dataset commit; returns them."""
+    def sync(self, *, strict: bool = False) -> list[tuple[int, str]]:
+        """Bring this store and the Hub level, by versions (see the module docstring): pull what the Hub holds newer,
+        push what changed here (one dataset commit), the two newest adapters likewise, and point branch ``best`` at
+        the best iteration of the merged metrics. Returns what it pushed; ``strict``: a rate limit raises
+        `HubRateLimited` instead of keeping the work for later."""
         pushed: list[tuple[int, str]] = []
         if self.dataset_repo:
             iterations = self.iterations()
             what = f"Every artifact of iteration(s) {', '.join(map(str, iterations))} that the Hub lacks"
             with self._kept_locally(what, self.root):
-                pushed += self._push_iterations(iterations, force=True)
+                done, newer = self._push_iterations(iterations, force=True, strict=strict)
+            pushed += done
+            for t, artifact in newer:
+                self._pull_newer(t, artifact)
         if self.model_repo:
             local = [t for t in self.iterations() if self.path(t, "adapter").exists()]
             for t in local[-2:]:  # earlier adapters were synced by the preflights of the iterations after them
-                if not self._remote_files(t, "adapter")[1]:
+                decision = self._adapter_state(t, self.path(t, "adapter"))[0]
+                if decision == "push":
                     self._publish(t, "adapter", self.path(t, "adapter"))
                     pushed.append((t, "adapter"))
-            best = self.read_best()  # a branch move that failed is retried once the adapter is up
-            if best is not None:
-                t = int(best["iteration"])
-                if t == 0 or self._remote_files(t, "adapter")[1]:
-                    self._publish_best(best)
+                elif decision == "pull":
+                    self._pull_newer(t, "adapter")
+            self._publish_merged_best()
         return pushed
 
-    def flush(self) -> list[tuple[int, str]]:
-        """Push everything still waiting (shards, `DEFERRED` artifacts) now; the chain's last step."""
-        self.refresh()
-        return self.sync()
+    def flush(self, wait_minutes: float | None = None) -> list[tuple[int, str]]:
+        """Push everything still waiting (shards, `DEFERRED` artifacts) now; the chain's last step.
+
+        A rate limit is waited out, counting down, up to ``wait_minutes`` (default ``flush_wait_minutes``); past that
+        a `StoreError` names what is only in the local folder and the command that pushes it.
+        """
+        limit = self.flush_wait_minutes if wait_minutes is None else wait_minutes
+        deadline = time.time() + 60 * limit
+        while True:
+            self.refresh()
+            try:
+                return self.sync(strict=True)
+            except HubRateLimited as err:
+                retry_at = err.retry_at or time.time() + 60
+                if retry_at > deadline:
+                    raise StoreError(self._only_local_text(err, limit)) from err
+                _count_down(retry_at, "the Hub's rate limit: pushing again in")
+
+    def pending(self) -> list[tuple[int, str]]:
+        """What this store holds that the Hub lacks or holds older (nothing is pushed)."""
+        found: list[tuple[int, str]] = []
+        with tempfile.TemporaryDirectory(prefix="codelutra-pending-") as scratch:
+            for t in self.iterations() if self.dataset_repo else []:
+                found += [(t, w) for w in self._iteration_ops(t, Path(scratch))[1]]
+        for t in self.iterations() if self.model_repo else []:
+            if self.path(t, "adapter").exists() and self._adapter_state(t, self.path(t, "adapter"))[0] == "push":
+                found.append((t, "adapter"))
+        return found
+
+    def _only_local_text(self, err: HubRateLimited, waited_minutes: float) -> str:
+        missing = self._what(sorted(self.pending()), start=True)
+        return (
+            f"{missing}: only in {self.root.absolute()}, not on the Hub, which still refuses commits after the "
+            f"{waited_minutes:g} minutes this run may wait ({err}). A session that ends now loses them. Push them "
+            f"with: python -m codelutra_nb push --store {self.root.absolute()}"
+        )
+
+    def _pull_newer(self, t: int, artifact: str) -> None:
+        """Replace the local copy by the Hub's newer one (another machine pushed it after this store last looked)."""
+        self._pull(t, artifact, self.path(t, artifact))
+        say(f"↓ Iteration {t}'s {artifact}: the Hub holds a newer version, pushed from elsewhere; pulled it.")
+
+    def _publish_merged_best(self) -> None:
+        """Point the best pointer and branch ``best`` at the best iteration of every metrics.json, here or on the
+        Hub (a branch move that failed is retried once the adapter is up)."""
+        best = best_of(self._all_metrics())
+        if best is None:
+            return
+        record = dict(best_record(best))
+        t = int(record["iteration"])
+        if t == 0 or self._remote_files(t, "adapter")[1]:
+            self.write_best(record)
 
     # -- LocalStore interface -------------------------------------------------------------------------------------
     def has(self, iteration: int, artifact: str) -> bool:
         """True if the artifact is in the local folder or on the Hub."""
         return super().has(iteration, artifact) or bool(self._remote_files(iteration, artifact)[1])
+
+    def replacing(self, iteration: int, artifact: str) -> None:
+        """Take the Hub's copy of ``artifact``, if any, as the version this run's new one replaces (a stage redone with
+        ``force`` on a machine that never pulled it); what another writer pushes from now on is a conflict."""
+        revision, files = self._remote_files(iteration, artifact)
+        if not files:
+            return
+        repo_type = "model" if artifact in MODEL_ARTIFACTS else "dataset"
+        key = _versions_key(repo_type, revision)
+        listing = self._model_tree(revision) if repo_type == "model" else self._dataset_files()
+        self.versions.update(key, {p: listing[p] for p in files if self.versions.known(key, p) is None})
+
+    def portable_value(self, value: Any) -> Any:
+        """``value`` with this machine's folders replaced as in every pushed file (`portable.Portable`)."""
+        return self._portable.value(value)
 
     def _missing(self, iteration: int, artifact: str, path: Path) -> str:
         return (
@@ -323,12 +413,13 @@ class HubStore(LocalStore):
         return sorted(set(super().iterations_with(artifact)) | set(self._remote_iterations(artifact)))
 
     # -- training checkpoints ---------------------------------------------------------------------------------------
-    def trainer_callbacks(self, iteration: int) -> list:
+    def trainer_callbacks(self, iteration: int, made_from: dict[str, Any] | None = None) -> list:
         """A `CheckpointPusher` that pushes each checkpoint to `layout.checkpoint_branch` as it is saved.
 
-        Every save puts the checkpoint (adapter, optimizer, scheduler, RNG and trainer state) in
-        `layout.LAST_CHECKPOINT` of that branch, in one commit; `pull_trainer_checkpoint` gets it back on a fresh
-        machine. Creates the branch (from the repo's first commit) if needed. Empty without a model repo.
+        Every save puts the checkpoint (adapter, optimizer, scheduler, RNG and trainer state, its files made portable,
+        ``made_from`` beside them) in `layout.LAST_CHECKPOINT` of that branch, in one commit on top of the branch's
+        head; `pull_trainer_checkpoint` gets it back on a fresh machine. Creates the branch (from the repo's first
+        commit) if needed. Empty without a model repo.
         """
         from .checkpoint_push import CheckpointPusher
 
@@ -337,10 +428,34 @@ class HubStore(LocalStore):
         repo, branch = self.model_repo, layout.checkpoint_branch(iteration)
         self._ensure_branch(branch)
         action = f"pushing a training checkpoint to {repo}@{branch}"
-        return [CheckpointPusher(self.api, repo, branch, describe=lambda err: describe(err, action, repo, "model"))]
+        return [
+            CheckpointPusher(
+                self.api,
+                repo,
+                branch,
+                describe=lambda err: describe(err, action, repo, "model"),
+                stage=lambda folder, out: self._stage_checkpoint(folder, out, made_from),
+                parent=self._branches()[branch],
+            )
+        ]
 
-    def pull_trainer_checkpoint(self, iteration: int, dest: str | Path) -> Path | None:
-        """Download the last checkpoint pushed for iteration t into ``dest``; None if there is none.
+    def _stage_checkpoint(self, folder: Path, out: Path, made_from: dict[str, Any] | None) -> None:
+        """Write into ``out`` what goes to the Hub of the checkpoint ``folder``: its files made portable, and
+        ``made_from`` as `layout.CHECKPOINT_MADE_FROM`."""
+        out.mkdir(parents=True, exist_ok=True)
+        for rel, file in _walk(folder):
+            data = self._portable.file(file)
+            if data is not None:
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                (out / rel).write_bytes(data)
+        if made_from is not None:
+            (out / layout.CHECKPOINT_MADE_FROM).write_text(json.dumps(self.portable_value(made_from), indent=1))
+
+    def pull_trainer_checkpoint(
+        self, iteration: int, dest: str | Path, made_from: dict[str, Any] | None = None
+    ) -> Path | None:
+        """Download the last checkpoint pushed for iteration t into ``dest``; None if there is none, or (said) if it
+        was made from other preferences or training values than ``made_from`` (then training starts afresh).
 
         Pass the returned folder as ``trainer.train(resume_from_checkpoint=str(path))``.
         """
@@ -362,7 +477,20 @@ class HubStore(LocalStore):
                 )
             except (RepositoryNotFoundError, RevisionNotFoundError):
                 return None
-        return Path(folder) / layout.LAST_CHECKPOINT
+        checkpoint = Path(folder) / layout.LAST_CHECKPOINT
+        if made_from is None:
+            return checkpoint
+        record = checkpoint / layout.CHECKPOINT_MADE_FROM
+        stored = json.loads(record.read_text()) if record.exists() else None
+        if stored is not None and self.portable_value(stored) == self.portable_value(made_from):
+            return checkpoint
+        shutil.rmtree(dest, ignore_errors=True)
+        why = _making_differences(self.portable_value(stored), self.portable_value(made_from))
+        say(
+            f"⚠ The training checkpoint of iteration {iteration} on {self.model_repo}@{branch} was made from "
+            f"{why}, so training starts from the beginning instead of resuming it."
+        )
+        return None
 
     def drop_trainer_checkpoints(self, iteration: int) -> None:
         """Delete `layout.checkpoint_branch` (optimizer states included) once iteration t's adapter is on the Hub."""
@@ -443,6 +571,8 @@ class HubStore(LocalStore):
                 target = tmp / rel if rel else tmp
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
+        listing = self._model_tree(revision) if repo_type == "model" else self._dataset_files()
+        self.versions.update(_versions_key(repo_type, revision), {remote: listing[remote] for remote in files})
 
     def _publish_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         """Count the shard; push the waiting ones once `shards_per_commit` wait or `push_minutes` passed."""
@@ -464,87 +594,183 @@ class HubStore(LocalStore):
             source = self.api.hf_hub_download(self.dataset_repo, remote, repo_type="dataset")
         with self._atomic(path, artifact):
             shutil.copyfile(source, path.with_name(path.name + ".partial"))
+        self.versions.update("dataset", {remote: self._dataset_files()[remote]})
 
     # -- pushing the dataset repo ---------------------------------------------------------------------------------
-    def _push_iterations(self, iterations: Iterable[int], *, force: bool = False) -> list[tuple[int, str]]:
-        """One commit of everything these iterations hold locally and the Hub lacks; returns what it pushed (nothing
-        when it had to wait for a rate limit; ``force`` tries even then)."""
-        with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
-            ops, labels = [], []
-            for t in iterations:
-                more, what = self._iteration_ops(t, Path(scratch))
-                ops += more
-                labels += [(t, w) for w in what]
-            return labels if self._commit_dataset(ops, labels, force=force) else []
+    def _push_iterations(
+        self, iterations: Iterable[int], *, force: bool = False, strict: bool = False
+    ) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+        """One commit of what these iterations changed here since this store last pushed or pulled it (the Hub still
+        holding that version); returns (what it pushed, what the Hub holds newer: to pull). Pushes nothing while a
+        rate limit holds (``force`` tries even then; ``strict`` raises its `HubRateLimited`). A 412 (another writer
+        committed meanwhile) lists the repo again and looks again; an artifact changed on both sides is a
+        `VersionConflict`. An artifact that fails to prepare is left out, and named (`StoreError`) once the others
+        are pushed."""
+        for attempt in range(_ATTEMPTS):
+            with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
+                ops, labels, pulls, errors = [], [], [], []
+                for t in iterations:
+                    more, what, newer, failed = self._iteration_ops(t, Path(scratch))
+                    ops += more
+                    labels += [(t, w) for w in what]
+                    pulls += [(t, a) for a in newer]
+                    errors += failed
+                try:
+                    done = self._commit_dataset(ops, labels, force=force, strict=strict)
+                except HubConflict:
+                    if attempt == _ATTEMPTS - 1:
+                        raise
+                    self.refresh()
+                    continue
+            if errors:
+                raise StoreError(
+                    "Not pushed, as it could not be prepared: " + "; ".join(errors) + ". "
+                    + ("The rest was pushed." if labels else "")
+                )
+            return (labels if done else []), pulls
+        raise AssertionError("unreachable")
 
-    def _iteration_ops(self, t: int, scratch: Path) -> tuple[list, list[str]]:
-        """The operations that make the dataset repo's iteration t equal to the local one, and what they push."""
+    def _iteration_ops(self, t: int, scratch: Path) -> tuple[list, list[str], list[str], list[str]]:
+        """The operations that push iteration t's local changes, what they push, the artifacts the Hub holds newer,
+        and the artifacts that failed to prepare (each with its error)."""
         files = self._dataset_files()
         ops: list[CommitOperationAdd | CommitOperationDelete] = []
         what: list[str] = []
+        newer: list[str] = []
+        errors: list[str] = []
         for artifact in ARTIFACTS:
             if artifact in MODEL_ARTIFACTS:
                 continue
             path = self.path(t, artifact)
             if path.exists():
-                artifact_ops = self._artifact_ops(t, artifact, path, files, scratch)
-                if artifact_ops:
+                try:
+                    decision, artifact_ops = self._artifact_ops(t, artifact, path, files, scratch)
+                except VersionConflict:
+                    raise
+                except Exception as err:  # one artifact that cannot be prepared does not hold back the others
+                    errors.append(f"iteration {t}'s {artifact!r} ({path}): {type(err).__name__}: {err}")
+                    continue
+                if decision == "push":
                     ops += artifact_ops
                     what.append(artifact)
+                elif decision == "pull":
+                    newer.append(artifact)
             if artifact in SHARDED_ARTIFACTS:
                 remote = {p for p in files if p.startswith(layout.shard_dir(t, artifact) + "/")}
                 if path.exists():  # the shards were a resume point; the finished artifact replaces them
                     ops += [CommitOperationDelete(p) for p in sorted(remote)]
                     continue
-                waiting = []
-                for index in self._local_shards(t, artifact):
-                    remote_path, shard = layout.shard_path(t, artifact, index), self.shard_path(t, artifact, index)
-                    if not _same(files.get(remote_path), shard):
-                        waiting.append((remote_path, shard))
-                ops += [CommitOperationAdd(p, str(shard)) for p, shard in waiting]
+                if self._remote_files(t, artifact)[1]:
+                    continue  # another machine finished the stage: the shards here are stale
+                waiting = self._changed_shards(t, artifact, files)
+                ops += [CommitOperationAdd(p, data) for p, data in waiting]
                 if waiting:
                     what.append(f"{len(waiting)} {artifact} shard{'s' if len(waiting) > 1 else ''}")
         if {"preferences", "metrics"} & set(what):
-            card = str(self._dataset_card(ops)).encode()
+            card = self._portable.text(str(self._dataset_card(ops))).encode()
             if not _same(files.get(_CARD), card):
                 ops.append(CommitOperationAdd(_CARD, card))
-        return ops, what
+        return ops, what, newer, errors
+
+    def _changed_shards(self, t: int, artifact: str, files: Mapping[str, Blob]) -> list[tuple[str, bytes]]:
+        """(path in repo, bytes) of the local shards changed here only; `VersionConflict` for one changed on both."""
+        found, conflicts = [], []
+        for index in self._local_shards(t, artifact):
+            remote_path = layout.shard_path(t, artifact, index)
+            data = self._portable.file(self.shard_path(t, artifact, index))
+            assert data is not None
+            remote, known = files.get(remote_path), self.versions.known("dataset", remote_path)
+            how = change(data, remote, known)
+            if how == "ours":
+                found.append((remote_path, data))
+            elif how == "both":
+                conflicts.append((remote_path, data, remote))
+        if conflicts:
+            raise VersionConflict(f"Iteration {t}'s {artifact} shards", conflicts, self.root)
+        return found
 
     def _artifact_ops(
-        self, t: int, artifact: str, path: Path, files: Mapping[str, _Blob], scratch: Path
-    ) -> list[CommitOperationAdd | CommitOperationDelete]:
+        self, t: int, artifact: str, path: Path, files: Mapping[str, Blob], scratch: Path
+    ) -> tuple[str, list[CommitOperationAdd | CommitOperationDelete]]:
+        """("same" | "push" | "pull", the operations that push the artifact); `VersionConflict` when both this store
+        and the Hub changed it since this store last pushed or pulled it. Files go as `Portable` makes them."""
         prefix = layout.artifact_path(t, artifact)
-        if not path.is_dir():
-            return [] if _same(files.get(prefix), path) else [CommitOperationAdd(prefix, str(path))]
         root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
-        local = {f"{root}/{rel}": file for rel, file in _walk(path) if not _DATASETS_CACHE.fullmatch(rel)}
+        if path.is_dir():
+            local = {f"{root}/{rel}": file for rel, file in _walk(path) if not _DATASETS_CACHE.fullmatch(rel)}
+            remote = {p: b for p, b in files.items() if p.startswith(root + "/")}
+            known = self.versions.under("dataset", root)
+        else:
+            local, remote = {prefix: path}, ({prefix: files[prefix]} if prefix in files else {})
+            known = {prefix: k} if (k := self.versions.known("dataset", prefix)) is not None else {}
+        data = {p: d for p, file in local.items() if (d := self._portable.file(file)) is not None}
+        where = f"Iteration {t}'s {artifact} ({prefix})"
+        decision, changes = self._three_way(where, "dataset", local, data, remote, known, artifact in ADDITIVE_FOLDERS)
+        if decision != "push":
+            return decision, []
         ops: list[CommitOperationAdd | CommitOperationDelete] = [
-            CommitOperationAdd(p, str(file)) for p, file in local.items() if not _same(files.get(p), file)
+            CommitOperationAdd(p, data[p]) for p, c in changes.items() if c == "ours" and p in data
         ]
-        if artifact in ADDITIVE_FOLDERS:
-            return ops
-        remote = [p for p in files if p.startswith(prefix + "/")]
+        ops += [CommitOperationDelete(p) for p, c in changes.items() if c == "ours" and p not in data and p in remote]
         if artifact == "preferences":
-            saved = [p for p in remote if p.startswith(root + "/")]
-            if not ops and set(saved) == set(local):
-                return []  # the parquet files were written from this very folder
             out = scratch / layout.iteration_dir(t)
             out.mkdir(parents=True, exist_ok=True)
-            ops += [CommitOperationAdd(f"{prefix}/{file.name}", str(file)) for file in _write_parquet(path, out)]
-        added = {op.path_in_repo for op in ops}
-        return ops + [CommitOperationDelete(p) for p in remote if p not in added and p not in local]
+            parquet = {f"{prefix}/{file.name}": file for file in _write_parquet(path, out)}
+            ops += [CommitOperationAdd(p, str(file)) for p, file in parquet.items()]
+            ops += [
+                CommitOperationDelete(p)
+                for p in files
+                if p.startswith(prefix + "/") and not p.startswith(root + "/") and p not in parquet
+            ]
+        return "push", ops
 
-    def _commit_dataset(self, ops: list, labels: list[tuple[int, str]], *, force: bool = False) -> bool:
-        """Commit ``ops`` to the dataset repo; on a 429 keep them locally, say when they go, and return False."""
+    def _three_way(
+        self,
+        where: str,
+        key: str,
+        local: Mapping[str, Path],
+        data: Mapping[str, bytes],
+        remote: Mapping[str, Blob],
+        known: Mapping[str, Blob],
+        additive: bool = False,
+    ) -> tuple[str, dict[str, str]]:
+        """What to do with one artifact, from its local files (``data``: as pushed), the Hub's and the versions this
+        store knows (`hub_versions.change` per file): ("same" | "push" | "pull", the change of each file).
+        `VersionConflict` when both sides changed it; files found the same are recorded as known. ``additive``
+        (logs of several machines): the Hub's changes are kept, only ours are pushed."""
+        changes: dict[str, str] = {}
+        for p in sorted(data.keys() | remote.keys() | known.keys()):
+            k = known.get(p)
+            if k is None and p in remote and p in local and remote[p].same(local[p].read_bytes()):
+                k = remote[p]  # pushed by this store before it kept versions or made paths portable
+            changes[p] = change(data.get(p), remote.get(p), k)
+            if additive and changes[p] != "same":
+                changes[p] = "ours" if p in data else "same"
+        decision = decide(changes.values())  # type: ignore[arg-type]
+        if decision == "conflict":
+            both = [(p, data.get(p), remote.get(p)) for p, c in changes.items() if c != "same"]
+            raise VersionConflict(where, both, self.root)
+        seen = {p: remote[p] for p, c in changes.items() if c == "same" and p in remote and p not in known}
+        if seen:
+            self.versions.update(key, seen)
+        return decision, changes
+
+    def _commit_dataset(
+        self, ops: list, labels: list[tuple[int, str]], *, force: bool = False, strict: bool = False
+    ) -> bool:
+        """Commit ``ops`` to the dataset repo; on a 429 keep them locally, say when they go, and return False
+        (``strict``: raise the `HubRateLimited`)."""
         assert self.dataset_repo is not None
         if not ops:
             return True
-        if time.time() < self._blocked_until and not force:
+        if time.time() < self._blocked_until and not (force or strict):
             return False
         try:
             self._commit(self.dataset_repo, "dataset", ops, _message(labels), what=self._what(labels))
         except HubRateLimited as err:
             self._blocked_until = err.retry_at or time.time() + 60
+            if strict:
+                raise
             at = time.strftime("%H:%M:%S", time.localtime(self._blocked_until))
             say(
                 f"⚠ {self._what(labels, start=True)} kept in {self.root}, not pushed yet: {err} It goes with the "
@@ -573,27 +799,54 @@ class HubStore(LocalStore):
 
     # -- pushing the model repo -----------------------------------------------------------------------------------
     def _push_adapter(self, iteration: int, path: Path) -> None:
-        assert self.model_repo is not None
-        branch = layout.iteration_dir(iteration)
-        files = {rel: file for rel, file in _walk(path) if rel not in _REPO_FILES}
-        if "adapter_config.json" not in files:
+        """Push the adapter to branch ``iter-<t>`` (and ``main`` while it is the newest) unless the Hub holds it or a
+        newer one (`VersionConflict` when both sides changed it); a 412 looks again."""
+        if not (path / "adapter_config.json").exists():
             raise StoreError(
                 f"{path} has no adapter_config.json, so it is not a PEFT adapter; save it with "
                 "`model.save_pretrained(path)` inside `store.writing(t, 'adapter')`."
             )
+        for attempt in range(_ATTEMPTS):
+            try:
+                self._push_adapter_once(iteration, path)
+                return
+            except HubConflict:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                self.refresh()
+
+    def _push_adapter_once(self, iteration: int, path: Path) -> None:
+        assert self.model_repo is not None
+        decision, data = self._adapter_state(iteration, path)
+        if decision != "push":
+            return
+        branch = layout.iteration_dir(iteration)
         self._ensure_branch(branch)
         latest = self._latest_adapter()
         card = self._model_card(iteration, base_model=self.base_model or _adapter_base_model(path))
         for revision in (branch, "main"):
             if revision == "main" and latest is not None and latest > iteration:
                 continue  # main keeps the newest adapter
-            stale = [p for p in self._model_files(revision) if p not in files and p not in _REPO_FILES]
+            stale = [p for p in self._model_files(revision) if p not in data and p not in _REPO_FILES]
             ops: list[CommitOperationAdd | CommitOperationDelete] = [
-                *(CommitOperationAdd(rel, str(file)) for rel, file in files.items()),
+                *(CommitOperationAdd(rel, content) for rel, content in data.items()),
                 *(CommitOperationDelete(p) for p in stale),
-                CommitOperationAdd(_CARD, str(card).encode()),
+                CommitOperationAdd(_CARD, self._portable.text(str(card)).encode()),
             ]
             self._commit(self.model_repo, "model", ops, f"{branch}: adapter", what="adapter", revision=revision)
+
+    def _adapter_state(self, iteration: int, path: Path) -> tuple[str, dict[str, bytes]]:
+        """("same" | "push" | "pull", the adapter's files as pushed) for the local adapter of iteration t against
+        branch ``iter-<t>``; `VersionConflict` when both sides changed it."""
+        local = {rel: file for rel, file in _walk(path) if rel not in _REPO_FILES}
+        data = {rel: d for rel, file in local.items() if (d := self._portable.file(file)) is not None}
+        revision, files = self._remote_files(iteration, "adapter")
+        tree = self._model_tree(revision) if files else {}
+        key = _versions_key("model", revision)
+        where = f"Iteration {iteration}'s adapter (branch {revision} of {self.model_repo})"
+        remote = {p: tree[p] for p in files}
+        decision = self._three_way(where, key, local, data, remote, self.versions.under(key))[0]
+        return decision, data
 
     def _ensure_branch(self, branch: str) -> None:
         """Create ``branch`` of the model repo at the repo's first commit (no adapter files) if it is missing."""
@@ -613,7 +866,8 @@ class HubStore(LocalStore):
     def _push_model_card(self) -> None:
         assert self.model_repo is not None
         latest = self._latest_adapter()
-        card = str(self._model_card(latest if latest is not None else 0, base_model=self.base_model)).encode()
+        model_card = self._model_card(latest if latest is not None else 0, base_model=self.base_model)
+        card = self._portable.text(str(model_card)).encode()
         if _same(self._model_tree("main").get(_CARD), card):
             return
         self._commit(
@@ -642,24 +896,39 @@ class HubStore(LocalStore):
     def _commit(
         self, repo_id: str, repo_type: str, ops: list, message: str, *, what: str, revision: str = "main"
     ) -> CommitInfo:
-        """One commit; any failure (HTTP, network, upload, a card the Hub rejects) is a `StoreError` naming ``what``."""
+        """One commit on top of the head this store knows (``parent_commit``: a 412 `HubConflict` if another writer
+        committed since); any other failure (HTTP, network, upload, a card the Hub rejects) is a `StoreError` naming
+        ``what``. Records the versions it pushed."""
         action = f"pushing {what} to {repo_type} repo {repo_id}@{revision}"
+        parent = self._branches().get(revision) if repo_type == "model" else self._head
         with self._errors(action, repo_id, repo_type, any_error=True):
             info = self._creating_repo(
                 repo_id,
                 repo_type,
                 lambda: self.api.create_commit(
-                    repo_id, operations=ops, commit_message=message, repo_type=repo_type, revision=revision
+                    repo_id,
+                    operations=ops,
+                    commit_message=message,
+                    repo_type=repo_type,
+                    revision=revision,
+                    parent_commit=parent,
                 ),
             )
         if repo_type == "model":
             self._branches()[revision] = info.oid
+        else:
+            self._head = info.oid
+        pushed = {
+            op.path_in_repo: None if isinstance(op, CommitOperationDelete) else Blob.of(_content(op)) for op in ops
+        }
+        self.versions.update(_versions_key(repo_type, revision), pushed, commit=info.oid)
         files = self._trees.get(revision) if repo_type == "model" else self._listing
-        for op in ops if files is not None else ():  # keep what this store knows of the repo current
-            if isinstance(op, CommitOperationDelete):
-                files.pop(op.path_in_repo, None)
-            else:
-                files[op.path_in_repo] = _Blob.of(_content(op))
+        if files is not None:  # keep what this store knows of the repo current
+            for path, blob in pushed.items():
+                if blob is None:
+                    files.pop(path, None)
+                else:
+                    files[path] = blob
         return info
 
     def _creating_repo(self, repo_id: str, repo_type: str, call: Callable[[], _T]) -> _T:
@@ -694,14 +963,21 @@ class HubStore(LocalStore):
         root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
         return "main", {p: p[len(root) + 1 :] for p in files if p.startswith(root + "/")}
 
-    def _dataset_files(self) -> dict[str, _Blob]:
-        """Every file of the dataset repo's main branch (one recursive listing, kept up to date by our commits)."""
+    def _dataset_files(self) -> dict[str, Blob]:
+        """Every file of the dataset repo's main branch (one recursive listing at its head commit, kept up to date by
+        our commits)."""
         if self._listing is None:
             assert self.dataset_repo is not None
-            self._listing = self._list(self.dataset_repo, "dataset", "main")
+            repo = self.dataset_repo
+            with self._errors(f"reading the head of dataset repo {repo}", repo, "dataset"):
+                try:
+                    self._head = self.api.repo_info(repo, repo_type="dataset").sha
+                except RepositoryNotFoundError:
+                    self._head = None
+            self._listing = self._list(repo, "dataset", self._head or "main")
         return self._listing
 
-    def _model_tree(self, revision: str) -> dict[str, _Blob]:
+    def _model_tree(self, revision: str) -> dict[str, Blob]:
         """Every file of a model repo branch (one listing per branch, kept up to date by our commits)."""
         if revision not in self._trees:
             assert self.model_repo is not None
@@ -711,12 +987,12 @@ class HubStore(LocalStore):
     def _model_files(self, revision: str) -> list[str]:
         return list(self._model_tree(revision)) if revision in self._branches() else []
 
-    def _list(self, repo_id: str, repo_type: str, revision: str) -> dict[str, _Blob]:
+    def _list(self, repo_id: str, repo_type: str, revision: str) -> dict[str, Blob]:
         with self._errors(f"listing the files of {repo_type} repo {repo_id}@{revision}", repo_id, repo_type):
             try:
                 entries = self.api.list_repo_tree(repo_id, recursive=True, repo_type=repo_type, revision=revision)
                 return {
-                    e.path: _Blob(None if e.lfs else e.blob_id, e.lfs.sha256 if e.lfs else None)
+                    e.path: Blob(None if e.lfs else e.blob_id, e.lfs.sha256 if e.lfs else None)
                     for e in entries
                     if isinstance(e, RepoFile)
                 }
@@ -804,11 +1080,16 @@ class HubStore(LocalStore):
         """Say, on a failed push, that the artifact is safe locally and how it gets pushed later."""
         try:
             yield
+        except VersionConflict:
+            raise
         except StoreError as err:
-            raise StoreError(
+            text = (
                 f"{what} is complete in the local store ({path}) but was not pushed: {err} The next "
                 "`store.preflight()` (run before each stage) or `store.sync()` pushes it."
-            ) from err
+            )
+            if isinstance(err, HubRateLimited):
+                raise HubRateLimited(text, err.retry_at) from err
+            raise StoreError(text) from err
 
     def _errors(self, action: str, repo_id: str, repo_type: str, *, any_error: bool = False):
         return hub_errors(action, repo_id, repo_type, self.endpoint, any_error=any_error)
@@ -822,7 +1103,33 @@ def _message(labels: list[tuple[int, str]]) -> str:
     return "; ".join(f"{layout.iteration_dir(t)}: {', '.join(w)}" for t, w in sorted(by_iteration.items()))
 
 
-def _same(remote: _Blob | None, local: Path | bytes) -> bool:
+def _making_differences(stored: dict[str, Any] | None, now: dict[str, Any]) -> str:
+    """How a checkpoint's `made_from` differs from this run's, in words."""
+    if stored is None:
+        return "unrecorded preferences and training values (pushed by an older version)"
+    names = [n for n in now["params"] if stored.get("params", {}).get(n) != now["params"][n]]
+    inputs = [p for p in now["inputs"] if stored.get("inputs", {}).get(p) != now["inputs"][p]]
+    parts = [f"another {p}" for p in inputs] + [f"{n}={stored.get('params', {}).get(n)!r}" for n in names]
+    return ", ".join(parts) or "other values"
+
+
+def _count_down(until: float, desc: str) -> None:
+    """Wait until ``until`` (``time.time()``), a bar counting the seconds."""
+    from .progress import progress_bar
+
+    seconds = max(0, math.ceil(until - time.time()))
+    with progress_bar(total=seconds, desc=desc, unit="s", mininterval=1.0) as bar:
+        for _ in range(seconds):
+            time.sleep(1)
+            bar.update(1)
+
+
+def _versions_key(repo_type: str, revision: str) -> str:
+    """Where `Versions` keeps a branch: ``dataset`` (its main branch), ``model@<branch>``."""
+    return "dataset" if repo_type == "dataset" else f"model@{revision}"
+
+
+def _same(remote: Blob | None, local: Path | bytes) -> bool:
     """Whether the Hub's file ``remote`` holds ``local`` (a file or bytes)."""
     if remote is None:
         return False
@@ -864,9 +1171,13 @@ def _walk(folder: Path) -> list[tuple[str, Path]]:
 
 
 def _write_parquet(saved: Path, out: Path) -> list[Path]:
-    """The dataset saved in ``saved`` as ``train-0000i-of-0000n.parquet`` files (another split name for a dict)."""
+    """The dataset saved in ``saved`` as ``train-0000i-of-0000n.parquet`` files (another split name for a dict); none
+    for an empty dataset (an iteration whose method found no training rows), which ``load_from_disk`` cannot read."""
     from datasets import Dataset, load_from_disk
 
+    state = saved / "state.json"
+    if state.exists() and not json.loads(state.read_text()).get("_data_files"):
+        return []
     loaded = load_from_disk(str(saved))
     splits = {"train": loaded} if isinstance(loaded, Dataset) else dict(loaded)
     files = []

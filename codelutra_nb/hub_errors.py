@@ -27,6 +27,10 @@ class HubRateLimited(StoreError):
         self.retry_at = retry_at
 
 
+class HubConflict(StoreError):
+    """The Hub answered 412: the branch moved (another writer committed) since the commit named as its parent."""
+
+
 def status_of(err: BaseException) -> int | None:
     """The HTTP status of a Hub error, None for other errors."""
     return getattr(getattr(err, "response", None), "status_code", None)
@@ -86,7 +90,7 @@ def _hint(status: int | None, err: BaseException, repo_id: str, repo_type: str) 
     if status == 412:
         return (
             f"The branch of {repo_id} moved while this commit was prepared: another machine or notebook pushed to it "
-            "at the same time. Run one writer per repo; a rerun pushes what is missing."
+            "at the same time, more than once. Run one writer per repo; a rerun looks again and pushes what is missing."
         )
     if status == 429:
         wait = retry_after(err)
@@ -101,7 +105,8 @@ def _hint(status: int | None, err: BaseException, repo_id: str, repo_type: str) 
 def hub_errors(action: str, repo_id: str, repo_type: str, endpoint: str, *, any_error: bool = False) -> Iterator[None]:
     """Turn network and Hub errors (any exception with ``any_error``: uploads) into `StoreError` naming ``action``.
 
-    A 429 becomes `HubRateLimited`, so a caller can keep the work locally and push it later.
+    A 429 becomes `HubRateLimited`, so a caller can keep the work locally and push it later; a 412 `HubConflict`, so
+    a caller can look again at what the other writer pushed.
     """
     try:
         yield
@@ -117,7 +122,7 @@ def hub_errors(action: str, repo_id: str, repo_type: str, endpoint: str, *, any_
         if status_of(err) == 429:
             wait = retry_after(err)
             raise HubRateLimited(message, time.time() + wait if wait is not None else None) from err
-        raise StoreError(message) from err
+        raise (HubConflict if status_of(err) == 412 else StoreError)(message) from err
     except Exception as err:
         if not any_error:
             raise
@@ -125,6 +130,8 @@ def hub_errors(action: str, repo_id: str, repo_type: str, endpoint: str, *, any_
         why = "Retry later; if it persists, check the repo on the Hub."
         if isinstance(cause, HfHubHTTPError):
             why = describe(cause, action, repo_id, repo_type)
+            if status_of(cause) == 412:
+                raise HubConflict(why) from err
         raise StoreError(
             f"{action[0].upper()}{action[1:]} failed ({type(err).__name__}): {' '.join(str(err).split())} {why}"
         ) from err

@@ -46,6 +46,10 @@ CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last-checkpoint"
 """On branch `checkpoint_branch` of the model repo: the newest training checkpoint, pushed at every save."""
 
+CHECKPOINT_MADE_FROM = "codelutra_made_from.json"
+"""Inside `LAST_CHECKPOINT` on the Hub: the preferences and training values the checkpoint was made from; a run
+resumes it only when its own are the same."""
+
 HUB_CHECKPOINT = "hub-checkpoint"
 """Inside ``iter-<t>/`` locally: a training checkpoint pulled from the Hub to resume from."""
 

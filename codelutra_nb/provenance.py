@@ -37,6 +37,9 @@ OUTPUTS: dict[str, str] = {
 }
 """Stage -> the artifact it makes (the baseline is the evaluate stage of iteration 0)."""
 
+ALSO_MADE: dict[str, tuple[str, ...]] = {EVALUATE: ("evaluation",)}
+"""Stage -> the other artifacts it writes beside its output."""
+
 _SAID: set[str] = set()
 """Artifacts without a record already said in this process."""
 
@@ -67,14 +70,29 @@ def shaping(stage: str, cfg: LoopConfig) -> dict[str, Any]:
     return {name: _plain(values[name]) for name in dict.fromkeys(names)}
 
 
+def made_from(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> dict[str, Any]:
+    """What ``stage`` of iteration t makes its output from now: the shaping values and the inputs' record ids."""
+    return {
+        "params": shaping(stage, cfg),
+        "inputs": {layout.artifact_path(i, name): _id(store, i, name) for i, name in inputs(stage, t)},
+    }
+
+
+def same_making(store: LocalStore, stored: dict[str, Any] | None, now: dict[str, Any]) -> bool:
+    """Whether a stored `made_from` (from any machine) is the one ``now``, paths compared as the store pushes them."""
+    return stored is not None and store.portable_value(stored) == store.portable_value(now)
+
+
 def record(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> None:
-    """Write what is about to make ``stage``'s output of iteration t: a new id, the shaping values, the inputs' ids."""
+    """Write what is about to make ``stage``'s output of iteration t: a new id, the shaping values, the inputs' ids;
+    and tell the store the stage's artifacts are being remade."""
+    for artifact in (OUTPUTS[stage], *ALSO_MADE.get(stage, ())):
+        store.replacing(t, artifact)
     records = _records(store, t)
     records[OUTPUTS[stage]] = {
         "id": uuid.uuid4().hex[:16],
         "stage": stage,
-        "params": shaping(stage, cfg),
-        "inputs": {layout.artifact_path(i, name): _id(store, i, name) for i, name in inputs(stage, t)},
+        **made_from(cfg, store, stage, t),
         "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     store.write_json(t, "provenance", records)
@@ -125,11 +143,12 @@ def differences(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> list[
     found: list[Difference] = []
     if stage == SAMPLE and t > 1 and store.has(t - 1, "adapter"):
         run_wide = {name: _plain(cfg.to_dict()[name]) for name in RUN_WIDE}
-        found += _differing(cfg, _stored(store, "adapter", t - 1), layout.artifact_path(t - 1, "adapter"), run_wide)
+        stored_run = _stored(store, "adapter", t - 1)
+        found += _differing(cfg, store, stored_run, layout.artifact_path(t - 1, "adapter"), run_wide)
     if not (store.has(t, artifact) or _resume_point(store, stage, t)):
         return found
     stored, where = _stored(store, artifact, t), layout.artifact_path(t, artifact)
-    found += _differing(cfg, stored, where, shaping(stage, cfg))
+    found += _differing(cfg, store, stored, where, shaping(stage, cfg))
     for path, made_from in (stored or {}).get("inputs", {}).items():
         current = _id(store, *_parse(path))
         if made_from and current and made_from != current:
@@ -158,9 +177,12 @@ def message(cfg: LoopConfig, found: Sequence[Difference]) -> str:
     )
 
 
-def _differing(cfg: LoopConfig, stored: dict[str, Any] | None, where: str, now: dict[str, Any]) -> list[Difference]:
+def _differing(
+    cfg: LoopConfig, store: LocalStore, stored: dict[str, Any] | None, where: str, now: dict[str, Any]
+) -> list[Difference]:
     """The parameters of ``now`` whose value differs from the one in ``stored``, the record of the artifact at
-    ``where`` (None: no record, nothing to compare)."""
+    ``where`` (None: no record, nothing to compare); paths compare as the store pushes them (a record pulled from
+    the Hub names another machine's folders by placeholders)."""
     if stored is None:
         return []
     legacy = "id" not in stored  # a metrics.json config: null stood for a method's own default (``trainer``)
@@ -169,7 +191,7 @@ def _differing(cfg: LoopConfig, stored: dict[str, Any] | None, where: str, now: 
         Difference(where, name, stored["params"][name], value)
         for name, value in now.items()
         if name in stored["params"]
-        and stored["params"][name] != value
+        and store.portable_value(stored["params"][name]) != store.portable_value(value)
         and not (legacy and stored["params"][name] is None and defaults[name] is not None)
     ]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import provenance
 from .best import announce_start, paired_with_best, update_best, versus
 from .config import LoopConfig
-from .errors import ConfigError, TaskDataError
+from .errors import ConfigError, StoreError, TaskDataError
 from .evaluation import evaluate, plot_history, summarize, summarize_unseen
 from .jsonl import read_jsonl, write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
@@ -147,9 +147,10 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         checkpoints = store.iteration_dir(t) / CHECKPOINTS
         if cfg.run.force:
             shutil.rmtree(checkpoints, ignore_errors=True)  # a forced rerun must not resume the old training
+        made_from = provenance.made_from(cfg, store, "train", t)
         resume_from = None
         if not cfg.run.force and not any(checkpoints.glob("checkpoint-*")):
-            resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / HUB_CHECKPOINT)
+            resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / HUB_CHECKPOINT, made_from)
         with store.writing(t, "adapter") as path:
             train_adapter(
                 cfg.model,
@@ -160,7 +161,7 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
                 previous,
                 checkpoints,
                 seed=cfg.run.seed,
-                callbacks=store.trainer_callbacks(t),
+                callbacks=store.trainer_callbacks(t, made_from),
                 resume_from=resume_from,
             )
         store.drop_trainer_checkpoints(t)
@@ -288,6 +289,15 @@ def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) ->
     if cfg.run.iteration > 0 and ("evaluate", 0) not in steps and store.has(0, "metrics"):
         steps.append(("evaluate", 0))
     provenance.check_stages(cfg, store, steps)
+    t = cfg.run.iteration
+    if ("sample", t) in steps and t > 1 and store.has(t - 1, "adapter") and not store.has(t - 1, "metrics"):
+        raise StoreError(
+            f"M({t - 1}) was trained but never evaluated (iteration {t - 1} stopped before its evaluate stage), so "
+            f"iteration {t} would start from a model nobody scored, and stop_when_worse could not act. Finish "
+            f"iteration {t - 1} first: `papermill notebooks/iterate.ipynb out.ipynb -p iteration {t - 1}` (its "
+            f"finished stages are skipped) or `python -m codelutra_nb run evaluate --iteration {t - 1}` with this "
+            f"run's --preset/--set; then iteration {t}."
+        )
 
 
 def iteration_stages(cfg: LoopConfig, store: LocalStore) -> list[Stage]:

@@ -42,6 +42,7 @@ def open_store(cfg: LoopConfig, *, check: bool = True) -> LocalStore:
             allow_public=run.hub_allow_public,
             shards_per_commit=run.hub_shards_per_commit,
             push_minutes=run.hub_push_minutes,
+            flush_wait_minutes=run.hub_flush_wait_minutes,
             params=cfg.to_dict(),
             base_model=cfg.model.base_model,
         )
@@ -188,16 +189,28 @@ class LocalStore:
                         )
                     legacy.rename(current)
 
-    def flush(self) -> list[tuple[int, str]]:
-        """Push what waits to be published (remote stores batch small artifacts); nothing to do locally."""
+    def flush(self, wait_minutes: float | None = None) -> list[tuple[int, str]]:
+        """Push what waits to be published (remote stores batch small artifacts, and wait out a rate limit up to
+        ``wait_minutes``); nothing to do locally."""
         return []
 
-    def trainer_callbacks(self, iteration: int) -> list:
-        """Trainer callbacks that publish training checkpoints as they are saved (none locally)."""
+    def replacing(self, iteration: int, artifact: str) -> None:
+        """Say that a stage is about to remake ``artifact`` (remote stores note the copy it replaces)."""
+
+    def portable_value(self, value: Any) -> Any:
+        """``value`` as this store shows it to other machines (remote stores replace local folders); here as is."""
+        return value
+
+    def trainer_callbacks(self, iteration: int, made_from: dict[str, Any] | None = None) -> list:
+        """Trainer callbacks that publish training checkpoints as they are saved, each with ``made_from`` (the
+        preferences and training values behind it); none locally."""
         return []
 
-    def pull_trainer_checkpoint(self, iteration: int, dest: Path) -> Path | None:
-        """A published training checkpoint of iteration t to resume from (local checkpoints are found directly)."""
+    def pull_trainer_checkpoint(
+        self, iteration: int, dest: Path, made_from: dict[str, Any] | None = None
+    ) -> Path | None:
+        """A published training checkpoint of iteration t to resume from, made from ``made_from`` (local checkpoints
+        are found directly)."""
         return None
 
     def drop_trainer_checkpoints(self, iteration: int) -> None:

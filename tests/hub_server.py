@@ -188,6 +188,7 @@ class HubState:
         self.lock = threading.RLock()
         self.requests: list[str] = []
         self.unhandled: list[str] = []
+        self.refused: list[str] = []
         self.clock: Callable[[], float] = time.time
         self.commits_per_hour: int | None = None  # see `HubServer.limit_commits`
         self.commit_times: dict[tuple[str, str], list[float]] = {}
@@ -366,6 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.state.unhandled.append(f"{method} {self.path}")
                 raise HubError(404, f"Not implemented by the test hub: {method} {split.path}")
         except HubError as err:
+            with self.state.lock:
+                self.state.refused.append(f"{err.status} {method} {split.path}")
             headers = {"X-Error-Message": err.message, **err.headers}
             if err.code:
                 headers["X-Error-Code"] = err.code
@@ -679,14 +682,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, f"Invalid rev id: {revision} is not a branch", "RevisionNotFound")
         head = repo.commits[repo.branches[revision]]
         files, lfs = dict(head.files), set(head.lfs)
-        header: dict[str, Any] = {}
-        for line in body.splitlines():
-            if not line.strip():
-                continue
-            item = json.loads(line)
+        items = [json.loads(line) for line in body.splitlines() if line.strip()]
+        header: dict[str, Any] = next((item["value"] for item in items if item["key"] == "header"), {})
+        parent = header.get("parentCommit")
+        if parent is not None and not head.oid.startswith(parent):  # before any operation is looked at, as the Hub
+            raise HubError(412, f"Parent commit {parent} is not the head of {revision} ({head.oid})")
+        for item in items:
             key, value = item["key"], item["value"]
             if key == "header":
-                header = value
+                continue
             elif key == "file":
                 if value.get("encoding", "base64") != "base64":
                     raise HubError(400, f"Unsupported encoding {value.get('encoding')!r}")
@@ -708,9 +712,6 @@ class _Handler(BaseHTTPRequestHandler):
                     del files[p]
             else:
                 raise HubError(400, f"Operation {key!r} is not implemented by the test hub")
-        parent = header.get("parentCommit")
-        if parent is not None and not head.oid.startswith(parent):
-            raise HubError(412, f"Parent commit {parent} is not the head of {revision} ({head.oid})")
         assert user is not None
         summary, description = header.get("summary", ""), header.get("description", "")
         commit = self.state.new_commit(
@@ -921,6 +922,12 @@ class HubServer:
     def requests(self) -> list[str]:
         with self.state.lock:
             return list(self.state.requests)
+
+    @property
+    def refused(self) -> list[str]:
+        """``"<status> <METHOD> <path>"`` of every request answered with an error, in order."""
+        with self.state.lock:
+            return list(self.state.refused)
 
     @property
     def unhandled(self) -> list[str]:

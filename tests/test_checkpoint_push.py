@@ -51,10 +51,20 @@ def _checkpoint_commits(hub: HubServer) -> list[str]:
     return [c.title for c in reversed(repo.history(repo.branches[BRANCH])) if c.title.startswith("Training checkpoint")]
 
 
-def _pusher(tmp_path: Path) -> CheckpointPusher:
-    """The store's pusher for iteration 1 (the store's preflight creates the repo, the pusher's branch is made)."""
+def _pusher(tmp_path: Path, *, stale: bool = False) -> CheckpointPusher:
+    """The store's pusher for iteration 1 (the store's preflight creates the repo, the pusher's branch is made); with
+    ``stale``, the branch holds a file of an older run's checkpoint first."""
     store = HubStore(tmp_path / "store", model_repo=MODEL_REPO, dataset_repo=None)
     store.preflight()
+    if stale:
+        store.trainer_callbacks(1)  # makes the branch
+        store.api.upload_file(
+            path_or_fileobj=b"from an older run",
+            path_in_repo="last-checkpoint/stale.bin",
+            repo_id=MODEL_REPO,
+            revision=BRANCH,
+        )
+        store.refresh()
     (pusher,) = store.trainer_callbacks(1)
     assert isinstance(pusher, CheckpointPusher)
     return pusher
@@ -95,20 +105,20 @@ def _train(output_dir: Path, *callbacks: TrainerCallback):
 
 
 def test_each_save_is_one_commit_of_last_checkpoint(hub: HubServer, tmp_path: Path) -> None:
-    pusher = _pusher(tmp_path)
-    pusher.api.upload_file(
-        path_or_fileobj=b"from an older run",
-        path_in_repo="last-checkpoint/stale.bin",
-        repo_id=MODEL_REPO,
-        revision=BRANCH,
-    )
+    pusher = _pusher(tmp_path, stale=True)
     trainer = _train(tmp_path / "checkpoints", pusher)
 
     assert trainer.state.global_step == 6
     assert pusher.pushed_steps == [2, 4, 6] and pusher.failures == []
     assert _checkpoint_commits(hub) == [f"Training checkpoint, step {s}" for s in (2, 4, 6)]
     local = tmp_path / "checkpoints" / "checkpoint-6"
-    expected = {f"last-checkpoint/{p.name}": p.read_bytes() for p in local.iterdir() if p.is_file()}
+    # training_args.bin (pickled arguments, full of this machine's paths; not read to resume) stays local
+    expected = {
+        f"last-checkpoint/{p.name}": p.read_bytes()
+        for p in local.iterdir()
+        if p.is_file() and p.name != "training_args.bin"
+    }
+    assert (local / "training_args.bin").exists()
     files = _branch_files(hub)
     assert {p: files[p] for p in files if p != ".gitattributes"} == expected  # stale.bin gone, nothing at the root
 
@@ -159,3 +169,22 @@ def test_a_failed_retry_leaves_training_running_and_a_later_save_catches_up(
     assert _checkpoint_commits(hub) == ["Training checkpoint, step 6"]
     assert _hub_step(hub) == 6
     assert hub.unhandled == []
+
+
+def test_another_writer_on_the_checkpoint_branch_stops_the_pushes(hub: HubServer, tmp_path: Path) -> None:
+    """A commit of someone else to the branch after this pusher last saw it is a 412: said, and no more pushes from
+    here (the other writer's work is not overwritten); training itself goes on."""
+    pusher = _pusher(tmp_path)
+    pusher.api.upload_file(
+        path_or_fileobj=b"another session's checkpoint",
+        path_in_repo="last-checkpoint/other.bin",
+        repo_id=MODEL_REPO,
+        revision=BRANCH,
+    )
+    trainer = _train(tmp_path / "checkpoints", pusher)
+
+    assert trainer.state.global_step == 6
+    assert pusher.conflict and pusher.pushed_steps == []
+    assert len(pusher.failures) == 1 and "412" in pusher.failures[0] and "Another writer" in pusher.failures[0]
+    assert _checkpoint_commits(hub) == []
+    assert _branch_files(hub)["last-checkpoint/other.bin"] == b"another session's checkpoint"

@@ -161,10 +161,22 @@ def test_artifacts_are_on_the_hub_and_pulled_back_byte_identical(pushed: Pushed)
             store.fetch(t, artifact)
     assert store.has(0, "metrics") and not store.has(0, "adapter") and not store.has(3, "samples")
     store.fetch(0, "metrics")
-    pulled = _hashes(store.root)
-    # The adapter's README.md on the Hub is the model card, so PEFT's placeholder card is not pulled back.
-    expected = {p: h for p, h in pushed.hashes.items() if ".shards/" not in p and not p.endswith("adapter/README.md")}
-    assert pulled == expected
+    pulled = {p: h for p, h in _hashes(store.root).items() if not p.startswith(".hub-")}
+    # The adapter's README.md on the Hub is the model card, so PEFT's placeholder card is not pulled back; the
+    # adapter config names the base model by its Hub id instead of the first machine's folder; the store's own
+    # records (.hub-versions.json, .hub-store.json) and best pointer (made from the metrics by each) stay local.
+    expected = {
+        p: h
+        for p, h in pushed.hashes.items()
+        if ".shards/" not in p
+        and not p.endswith(("adapter/README.md", "adapter_config.json"))
+        and p[0] != "."
+        and p != "best.json"
+    }
+    assert {p: h for p, h in pulled.items() if not p.endswith("adapter_config.json")} == expected
+    for t in ITERATIONS:
+        config = json.loads((store.path(t, "adapter") / "adapter_config.json").read_text())
+        assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def test_shards_pushed_together_and_dropped_with_the_artifact(pushed: Pushed) -> None:
@@ -191,7 +203,9 @@ def test_each_artifact_in_one_commit_small_ones_batched(pushed: Pushed) -> None:
     # 2 iterations x (shards, samples, verdicts, preferences, metrics) + iteration 0's metrics + the last flush
     assert len(titles) == 1 + 2 * 5 + 1 + 1, titles
     model = pushed.server.repo(MODEL_REPO)
-    assert sorted(model.branches) == ["iter-1", "iter-2", "main"]
+    # branch best comes from the merged metrics (iteration 2 scores best), at the very commit of branch iter-2
+    assert sorted(model.branches) == ["best", "iter-1", "iter-2", "main"]
+    assert model.branches["best"] == model.branches["iter-2"]
     assert [c.title for c in model.history(model.branches["iter-2"])] == ["iter-2: adapter", "initial commit"]
     assert model.private and repo.private
 
