@@ -22,7 +22,15 @@ for the next commit (`DEFERRED`: timings, executed notebooks, per-question evalu
 (the chain's last step) and `sync` (in every `preflight`) push whatever still waits, in one commit. A 429 keeps
 the work locally and says when the Hub takes commits again; the next commit, `flush` or preflight pushes it. So
 the Hub never holds half an artifact; a folder pushed again replaces the earlier copy, except ``notebooks``, which
-only grows (one executed notebook per stage, possibly from different machines). A branch ``iter-<t>`` starts at the
+only grows (one executed notebook per stage, possibly from different machines). `flush` waits out a rate limit up to
+``flush_wait_minutes``, then fails naming what is only local and ``python -m codelutra_nb push --store DIR``.
+
+**Versions.** The store keeps the blob of every file it pushed or pulled (`hub_versions.Versions`). A file is pushed
+only while the Hub still holds the version it knew (or none); a newer Hub version is pulled (`sync`); a file changed
+on both sides is a `VersionConflict` naming both versions. Every commit passes ``parent_commit`` (the head this store
+listed or made): a 412 means another writer committed, and the store lists the repo again and looks again. Branch
+``best`` follows the merged metrics history. Text is pushed with this machine's folders replaced
+(`portable.Portable`); a Trainer's ``training_args.bin`` is never pushed. A branch ``iter-<t>`` starts at the
 repo's first commit (no adapter files), so it holds an adapter only once the adapter's commit has landed.
 
 **Requests.** A store lists the dataset repo once (recursively) and the model repo's branches once, and keeps both up
@@ -624,7 +632,9 @@ class HubStore(LocalStore):
                     continue
             if errors:
                 raise StoreError(
-                    "Not pushed, as it could not be prepared: " + "; ".join(errors) + ". "
+                    "Not pushed, as it could not be prepared: "
+                    + "; ".join(errors)
+                    + ". "
                     + ("The rest was pushed." if labels else "")
                 )
             return (labels if done else []), pulls
