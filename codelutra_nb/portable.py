@@ -45,7 +45,8 @@ class Portable:
         folders[str(root.resolve())] = "<store_dir>"
         folders = {f: p for f, p in folders.items() if f not in ("/", "")}
         ordered = sorted(folders, key=len, reverse=True)  # the longest first: a store inside the home folder
-        self._pattern = re.compile("|".join(re.escape(f) for f in ordered) + r"(?![\w.\-])") if ordered else None
+        alternatives = "|".join(re.escape(f) for f in ordered)
+        self._pattern = re.compile(f"(?:{alternatives})" + r"(?![\w.\-])") if ordered else None
         self._folders = folders
 
     def text(self, text: str) -> str:
@@ -77,4 +78,11 @@ class Portable:
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "~", "./", "../")) or (os.sep in value and Path(value).expanduser().exists())
+    if "\n" in value or len(value) > 4096:  # a prompt template, not a path
+        return False
+    if value.startswith(("/", "~", "./", "../")):
+        return True
+    try:
+        return os.sep in value and Path(value).expanduser().exists()
+    except OSError:  # a name too long for the file system
+        return False
