@@ -3,10 +3,14 @@ PYTHON ?= python3
 # --no-progress-bar: papermill's bar counts iterate.ipynb's cells, one of which runs the whole iteration.
 PAPERMILL = $(PYTHON) -m papermill --engine codelutra --no-progress-bar
 
-.PHONY: setup demo lab test
+.PHONY: setup setup-vllm demo lab test
 
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
+
+# vLLM in .venv-vllm (its CPU build without CUDA), for sampler: vllm.
+setup-vllm:
+	PYTHON=$(PYTHON) bash scripts/setup_vllm.sh
 
 # Two CodeLutra iterations of the embedded SmolLM2-135M on the bundled SQL tasks (CPU, minutes).
 # The terminal shows one line per stage as it starts and as it ends, and the bar of the current long step.

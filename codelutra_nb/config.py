@@ -230,10 +230,21 @@ class SamplingParams(Section):
     sample_batch_size: int = param(16, "Sequences per generate call.", gt=0)
     sampler: str = param(
         "transformers",
-        "Sampler backend (vllm: GPU only, pip install vllm), or 'package.module:Class' for a backend of your own.",
+        "Sampler backend: transformers, vllm (in a process of its own, M(t) merged; `make setup-vllm` installs it), "
+        "or 'package.module:Class' for a backend of your own.",
         choices=_samplers,
         import_path=True,
         shapes=(SAMPLE, EVALUATE),
+    )
+    vllm_python: str | None = param(
+        None,
+        "Interpreter that runs vLLM; null: this one if it has vLLM, else the environment `make setup-vllm` made.",
+    )
+    vllm_memory: float | None = param(
+        None,
+        "Fraction of GPU memory (on CPU: of RAM) vLLM's engine takes; null: 0.85 on a GPU, 0.15 on CPU.",
+        gt=0,
+        le=1,
     )
 
 

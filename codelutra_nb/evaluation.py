@@ -31,7 +31,7 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
     "db_id")}`` (``by_group``: n, correct, accuracy and executable rate per group; ``eval_by_database``: the whole
     `summarize` per group, categories included), every summary with the 95% intervals of `with_intervals`.
     """
-    from .sampling import GenerationSettings, make_sampler  # torch and transformers: only when generating
+    from .sampling import GenerationSettings, close, make_sampler  # torch and transformers: only when generating
 
     ev = cfg.evaluation
     tasks = load_tasks(cfg.tasks, "eval")
@@ -45,8 +45,11 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
         ev.eval_greedy,
         stop=get_kind(cfg.tasks.task_kind).code_complete,
     )
-    sampler = make_sampler(cfg.sampling.sampler, cfg.model, adapter, batch_size=ev.eval_batch_size, desc=desc)
-    answers = [texts[0] for texts in sampler.generate(conversations, settings, seed=cfg.run.seed)]
+    sampler = make_sampler(cfg.sampling.sampler, cfg.model, adapter, batch_size=ev.eval_batch_size, desc=desc, cfg=cfg)
+    try:
+        answers = [texts[0] for texts in sampler.generate(conversations, settings, seed=cfg.run.seed)]
+    finally:
+        close(sampler)  # an engine process ends here
     verdicts = verify_candidates(tasks, [(task.task_id, a) for task, a in zip(ordered, answers)], cfg.verification)
     records = [
         {"task_id": task.task_id, "db_id": task.group, "completion": answer, **v.to_dict()}

@@ -10,6 +10,8 @@ model repo at a revision (``you/codelutra-adapters@iter-2``).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import logging
 import os
@@ -149,6 +151,30 @@ def load_policy(params: ModelParams, adapter: Path | None):
             model = model.merge_and_unload()
     model.eval()
     return model
+
+
+def merged_model(params: ModelParams, adapter: Path | None) -> str:
+    """A model another engine (vLLM) loads as it is: the base model for M(0), else base + ``adapter`` merged in the
+    base's dtype, made once in ``<model_cache_dir>/merged/<digest of base, dtype and adapter>``."""
+    if adapter is None:
+        return resolve_base_model(params)
+    digest = hashlib.sha256(f"{params.base_model}|{torch_dtype(params)}".encode())
+    for file in sorted(p for p in Path(adapter).iterdir() if p.is_file() and p.name.startswith("adapter_")):
+        digest.update(file.name.encode() + file.read_bytes())
+    target = Path(params.model_cache_dir).expanduser() / "merged" / digest.hexdigest()[:16]
+    if (target / "config.json").exists():
+        return str(target)
+    model = load_policy(dataclasses.replace(params, load_in_4bit=False), adapter)  # merged into the weights
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    load_tokenizer(params).save_pretrained(partial)
+    if not (target / "config.json").exists():  # another process may have finished first
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    else:
+        shutil.rmtree(partial)
+    return str(target)
 
 
 def resolve_adapter(spec: str) -> Path:

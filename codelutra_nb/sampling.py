@@ -4,12 +4,14 @@
 parameter names. `TransformersSampler` batches sequences of many questions
 (one question per call ran at 29 tok/s with the embedded model here, sixteen at
 126 tok/s) and drops each finished sequence from its batch (`decode`).
-`VLLMSampler` is the GPU backend; vLLM is imported only when it is chosen.
+`VLLMSampler` runs vLLM in a child process (`codelutra_nb.vllm_worker`), under the interpreter that has it.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,10 +21,12 @@ from typing import Protocol
 import torch
 
 from .config import ModelParams
-from .errors import ConfigError
+from .errors import ConfigError, ModelError
 from .progress import progress_bar
 
 Conversation = list[dict[str, str]]
+VLLM_ENV = Path(__file__).resolve().parent.parent / ".venv-vllm"
+"""Where `make setup-vllm` puts vLLM (its pins differ from the toolkit's): `VLLMSampler` runs its interpreter."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class GenerationSettings:
 class Sampler(Protocol):
     @classmethod
     def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str) -> Sampler:
-        """The sampler serving M = base + ``adapter``."""
+        """The sampler serving M = base + ``adapter`` (`make_sampler` also passes ``cfg``, the run's `LoopConfig`,
+        to a ``create`` that takes it)."""
         ...
 
     def generate(
@@ -94,40 +99,133 @@ class TransformersSampler:
 
 
 class VLLMSampler:
-    """Generation with vLLM on a GPU (``pip install vllm``); the adapter is served as a LoRA request."""
+    """Generation with vLLM, in a child process (`codelutra_nb.vllm_worker`): its memory is returned when the sampler
+    closes, and a crash fails the shard, not the kernel. M(t) is served merged (base + adapter merged once, in the
+    base's dtype, kept in ``model_cache_dir``). The child may run another interpreter (``vllm_python``), so vLLM can
+    live in an environment of its own. Prompts go as the transformers sampler's token ids, and the completions are cut
+    by the same rules (end-of-turn ids, ``settings.stop``), so both samplers yield the same programs."""
 
-    def __init__(self, model_path: str, adapter: Path | None):
-        try:
-            from vllm import LLM
-            from vllm.lora.request import LoRARequest
-        except ImportError as exc:
-            raise ImportError(
-                "sampler='vllm' needs vLLM on a CUDA machine: `pip install vllm`, or set sampler: transformers."
-            ) from exc
-        rank = json.loads((adapter / "adapter_config.json").read_text())["r"] if adapter is not None else 8
-        self.llm = LLM(model=model_path, enable_lora=adapter is not None, max_lora_rank=max(rank, 8))
-        self.lora = LoRARequest("policy", 1, str(adapter)) if adapter is not None else None
+    def __init__(
+        self, model_dir: Path, tokenizer, *, python: str, dtype: str, max_model_len: int, memory: float | None
+    ):
+        import subprocess
+        import tempfile
+
+        self.tokenizer = tokenizer
+        self.log = tempfile.NamedTemporaryFile(prefix="codelutra-vllm-", suffix=".log", delete=False)  # noqa: SIM115
+        spec = {"model": str(model_dir), "dtype": dtype, "max_model_len": max_model_len, "memory": memory}
+        on_gpu = torch.cuda.is_available()
+        spec |= {"memory": memory or (0.85 if on_gpu else 0.15), "eager": not on_gpu}
+        worker = Path(__file__).with_name("vllm_worker.py")
+        self.process = subprocess.Popen(
+            [python, "-I", str(worker), json.dumps(spec)],  # -I: not this package's folder on sys.path (kernels.py)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            bufsize=1,
+        )
+        self.device = self._answer("starting the engine")["device"]
 
     @classmethod
-    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str) -> VLLMSampler:
-        from .models import resolve_base_model
+    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str, cfg=None) -> VLLMSampler:
+        from .models import load_tokenizer, merged_model, torch_dtype
 
-        return cls(resolve_base_model(model), adapter)
+        python = vllm_python(cfg.sampling.vllm_python if cfg is not None else None)
+        max_length = cfg.training.max_length if cfg is not None else 2048
+        memory = cfg.sampling.vllm_memory if cfg is not None else None
+        dtype = str(torch_dtype(model)).removeprefix("torch.")
+        return cls(
+            merged_model(model, adapter),
+            load_tokenizer(model),
+            python=python,
+            dtype=dtype,
+            max_model_len=max_length,
+            memory=memory,
+        )
 
     def generate(
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
     ) -> list[list[str]]:
-        from vllm import SamplingParams
+        tok = self.tokenizer
+        prompts = [
+            tok(tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True), add_special_tokens=False)[
+                "input_ids"
+            ]
+            for c in conversations
+        ]
+        request = {
+            "prompts": prompts,
+            "n": settings.n,
+            "temperature": 0.0 if settings.greedy else settings.temperature,
+            "top_p": 1.0 if settings.greedy else settings.top_p,
+            "max_tokens": settings.max_new_tokens,
+            "stop_token_ids": _stop_ids(tok),
+            "seed": seed,
+        }
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        outputs = self._answer(f"generating {len(prompts)} x {settings.n} sequences")["outputs"]
+        return [[_cut(tok, ids, settings) for ids in per_prompt] for per_prompt in outputs]
 
-        params = SamplingParams(
-            n=settings.n,
-            seed=seed,
-            max_tokens=settings.max_new_tokens,
-            temperature=0.0 if settings.greedy else settings.temperature,
-            top_p=settings.top_p,
-        )
-        outputs = self.llm.chat(list(conversations), params, lora_request=self.lora)
-        return [[c.text for c in o.outputs] for o in outputs]
+    def close(self) -> None:
+        """End the engine process (its memory is returned)."""
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=60)
+            except Exception:  # noqa: BLE001 - a hung engine is killed
+                self.process.kill()
+                self.process.wait()
+
+    def __del__(self) -> None:
+        if hasattr(self, "process"):
+            self.close()
+
+    def _answer(self, doing: str) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            tail = Path(self.log.name).read_text(errors="replace").strip().splitlines()[-15:]
+            raise ModelError(
+                f"The vLLM engine process ended while {doing} (exit status {self.process.returncode}). Its last "
+                f"lines ({self.log.name}):\n  " + "\n  ".join(tail)
+            )
+        return json.loads(line)
+
+
+def vllm_python(chosen: str | None) -> str:
+    """The interpreter that runs vLLM: ``chosen``, else this one when it imports vllm, else the environment
+    `make setup` made (`VLLM_ENV`); `ModelError` saying how to install it when there is none."""
+    if chosen:
+        return chosen
+    if importlib.util.find_spec("vllm") is not None:
+        import sys
+
+        return sys.executable
+    setup = VLLM_ENV / "bin" / "python"
+    if setup.exists():
+        return str(setup)
+    raise ModelError(
+        "sampler: vllm needs vLLM, and neither this Python nor the environment `make setup` makes "
+        f"({VLLM_ENV}) has it. Run `make setup-vllm` (vLLM's CPU build on a machine without CUDA, `vllm` with it), "
+        "give vllm_python: the interpreter of an environment that has vLLM, or set sampler: transformers."
+    )
+
+
+def _cut(tokenizer, ids: Sequence[int], settings: GenerationSettings) -> str:
+    """The completion of ``ids`` as `decode` ends it: at an end-of-turn id, or once ``settings.stop`` holds."""
+    ends, tokens = set(_stop_ids(tokenizer)), []
+    for token in ids:
+        if token in ends:
+            break
+        tokens.append(token)
+        if settings.stop is not None and settings.stop(tokenizer.decode(tokens, skip_special_tokens=True)):
+            break
+    return tokenizer.decode(tokens, skip_special_tokens=True)
 
 
 SAMPLERS: dict[str, type[Sampler]] = {
@@ -138,11 +236,19 @@ SAMPLERS: dict[str, type[Sampler]] = {
 
 
 def make_sampler(
-    backend: str, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str = "sampling"
+    backend: str, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str = "sampling", cfg=None
 ) -> Sampler:
     """The sampler ``backend`` names (a `SAMPLERS` name, or ``package.module:Class``), serving M = base +
-    ``adapter``."""
-    return sampler_class(backend).create(model, adapter, batch_size=batch_size, desc=desc)
+    ``adapter``; a ``create`` that takes ``cfg`` gets the run's `LoopConfig` (its engine's own parameters)."""
+    cls = sampler_class(backend)
+    extra = {"cfg": cfg} if "cfg" in inspect.signature(cls.create).parameters else {}
+    return cls.create(model, adapter, batch_size=batch_size, desc=desc, **extra)
+
+
+def close(sampler: Sampler | None) -> None:
+    """Let a sampler with an engine process of its own end it (`VLLMSampler.close`)."""
+    if sampler is not None and callable(getattr(sampler, "close", None)):
+        sampler.close()  # type: ignore[attr-defined]
 
 
 def sampler_class(backend: str) -> type[Sampler]:

@@ -29,6 +29,7 @@ from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, T
 from .pairing import load_rows
 from .prompts import messages_for
 from .sampling import GenerationSettings, make_sampler
+from .sampling import close as close_sampler
 from .store import LocalStore
 
 
@@ -66,22 +67,30 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         )
         sampler = None
         shards = _shards(tasks, run.shard_size)
-        for index, shard in enumerate(shards):
-            if not shard or (not run.force and store.has_shard(t, "samples", index)):
-                continue
-            sampler = sampler or make_sampler(
-                sampling.sampler, cfg.model, adapter, batch_size=sampling.sample_batch_size, desc=f"sampling M({t - 1})"
-            )
-            outputs = sampler.generate(
-                [messages_for(task, cfg.tasks) for task in shard], settings, seed=_shard_seed(cfg, index)
-            )
-            records = [
-                {"task_id": task.task_id, "sample_index": j, "iteration": t, "completion": text}
-                for task, texts in zip(shard, outputs)
-                for j, text in enumerate(texts)
-            ]
-            with store.writing_shard(t, "samples", index) as path:
-                write_jsonl(path, records)
+        try:
+            for index, shard in enumerate(shards):
+                if not shard or (not run.force and store.has_shard(t, "samples", index)):
+                    continue
+                sampler = sampler or make_sampler(
+                    sampling.sampler,
+                    cfg.model,
+                    adapter,
+                    batch_size=sampling.sample_batch_size,
+                    desc=f"sampling M({t - 1})",
+                    cfg=cfg,
+                )
+                outputs = sampler.generate(
+                    [messages_for(task, cfg.tasks) for task in shard], settings, seed=_shard_seed(cfg, index)
+                )
+                records = [
+                    {"task_id": task.task_id, "sample_index": j, "iteration": t, "completion": text}
+                    for task, texts in zip(shard, outputs)
+                    for j, text in enumerate(texts)
+                ]
+                with store.writing_shard(t, "samples", index) as path:
+                    write_jsonl(path, records)
+        finally:
+            close_sampler(sampler)  # an engine process ends with the stage
         records = store.join_shards(t, "samples", len(shards)) if tasks else []
         with store.writing(t, "samples") as path:
             write_jsonl(path, records)

@@ -91,14 +91,19 @@ def generate(
     desc: str,
 ) -> list[list[str]]:
     """``n`` answers per conversation from ``test_generator`` (None: the policy M(t-1)), sampled like stage 1."""
-    from ..sampling import GenerationSettings, make_sampler  # torch: only when generating
+    from ..sampling import GenerationSettings, close, make_sampler  # torch: only when generating
 
     model, adapter = cfg.model, policy
     if test_generator is not None:
         model, adapter = dataclasses.replace(cfg.model, base_model=test_generator), None
-    sampler = make_sampler(cfg.sampling.sampler, model, adapter, batch_size=cfg.sampling.sample_batch_size, desc=desc)
+    sampler = make_sampler(
+        cfg.sampling.sampler, model, adapter, batch_size=cfg.sampling.sample_batch_size, desc=desc, cfg=cfg
+    )
     settings = GenerationSettings(n, cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_new_tokens)
-    return sampler.generate(list(conversations), settings, seed=cfg.run.seed * 7919 + cfg.run.iteration)
+    try:
+        return sampler.generate(list(conversations), settings, seed=cfg.run.seed * 7919 + cfg.run.iteration)
+    finally:
+        close(sampler)
 
 
 def run_matrix(
