@@ -229,9 +229,10 @@ class SamplingParams(Section):
     max_new_tokens: int = param(256, "New tokens per training candidate at most.", gt=0, shapes=(SAMPLE,))
     sample_batch_size: int = param(16, "Sequences per generate call.", gt=0)
     sampler: str = param(
-        "transformers",
+        "auto",
         "Sampler backend: transformers, vllm (in a process of its own, M(t) merged; `make setup-vllm` installs it), "
-        "or 'package.module:Class' for a backend of your own.",
+        "auto (vLLM where it can start, else transformers; the stage says which), or 'package.module:Class' for a "
+        "backend of your own.",
         choices=_samplers,
         import_path=True,
         shapes=(SAMPLE, EVALUATE),

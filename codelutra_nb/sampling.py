@@ -228,7 +228,31 @@ def _cut(tokenizer, ids: Sequence[int], settings: GenerationSettings) -> str:
     return tokenizer.decode(tokens, skip_special_tokens=True)
 
 
+class AutoSampler:
+    """vLLM where it can start (`vllm_python` finds an interpreter that has it, and its engine starts), otherwise
+    the transformers sampler; says which engine runs and why."""
+
+    @classmethod
+    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str, cfg=None) -> Sampler:
+        from .progress import say
+
+        try:
+            python = vllm_python(cfg.sampling.vllm_python if cfg is not None else None)
+        except ModelError:
+            say(f"{desc}: the transformers sampler runs (sampler: auto; no vLLM here: `make setup-vllm` installs it).")
+            return TransformersSampler.create(model, adapter, batch_size=batch_size, desc=desc)
+        try:
+            engine = VLLMSampler.create(model, adapter, batch_size=batch_size, desc=desc, cfg=cfg)
+        except ModelError as err:
+            first = str(err).splitlines()[0]
+            say(f"{desc}: the transformers sampler runs (sampler: auto; vLLM in {python} did not start: {first}).")
+            return TransformersSampler.create(model, adapter, batch_size=batch_size, desc=desc)
+        say(f"{desc}: vLLM runs on {engine.device} (sampler: auto; found in {python}), M(t) merged.")
+        return engine
+
+
 SAMPLERS: dict[str, type[Sampler]] = {
+    "auto": AutoSampler,
     "transformers": TransformersSampler,
     "vllm": VLLMSampler,
 }

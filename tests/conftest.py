@@ -29,6 +29,7 @@ def tiny_model_dir(tmp_path_factory, embedded_dir) -> Path:
 
 
 TINY_PARAMS = dict(
+    sampler="transformers",  # the same engine on every machine, whether it has vLLM (sampler: auto) or not
     num_samples=2,
     max_new_tokens=8,
     eval_max_new_tokens=8,

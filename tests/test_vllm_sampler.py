@@ -99,3 +99,31 @@ def test_an_engine_that_dies_fails_the_call_with_its_last_lines(embedded_dir: Pa
     conversation = [{"role": "user", "content": "SELECT 1?"}]
     with pytest.raises(ModelError, match="The vLLM engine process ended while generating 1 x 1 sequences"):
         engine.generate([conversation], GenerationSettings(1, 0.0, 1.0, 8, greedy=True), seed=0)
+
+
+def test_auto_runs_the_transformers_sampler_without_vllm_and_says_so(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from codelutra_nb.config import load_config
+
+    monkeypatch.setattr(sampling, "VLLM_ENV", tmp_path / "none")
+    monkeypatch.setattr(sampling.importlib.util, "find_spec", lambda name: None)
+    cfg = load_config("demo", base_model=str(tiny_model_dir), sampler="auto")
+    chosen = sampling.make_sampler("auto", cfg.model, None, batch_size=2, desc="sampling M(0)", cfg=cfg)
+    assert isinstance(chosen, TransformersSampler)
+    assert "sampling M(0): the transformers sampler runs (sampler: auto; no vLLM here" in capsys.readouterr().out
+
+
+def test_auto_falls_back_when_the_engine_does_not_start(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import sys
+
+    from codelutra_nb.config import load_config
+
+    # this interpreter has no vLLM: the engine process ends at once, and auto says why it samples without it
+    cfg = load_config("demo", base_model=str(tiny_model_dir), sampler="auto", vllm_python=sys.executable)
+    chosen = sampling.make_sampler("auto", cfg.model, None, batch_size=2, desc="sampling M(0)", cfg=cfg)
+    assert isinstance(chosen, TransformersSampler)
+    said = capsys.readouterr().out
+    assert f"vLLM in {sys.executable} did not start: The vLLM engine process ended while starting the engine" in said
