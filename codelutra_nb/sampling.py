@@ -247,7 +247,8 @@ class AutoSampler:
             first = str(err).splitlines()[0]
             say(f"{desc}: the transformers sampler runs (sampler: auto; vLLM in {python} did not start: {first}).")
             return TransformersSampler.create(model, adapter, batch_size=batch_size, desc=desc)
-        say(f"{desc}: vLLM runs on {engine.device} (sampler: auto; found in {python}), M(t) merged.")
+        served = "base + adapter merged" if adapter is not None else "the base model"
+        say(f"{desc}: vLLM runs on {engine.device} (sampler: auto; found in {python}), serving {served}.")
         return engine
 
 
