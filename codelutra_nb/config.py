@@ -241,6 +241,11 @@ class SamplingParams(Section):
         None,
         "Interpreter that runs vLLM; null: this one if it has vLLM, else the environment `make setup-vllm` made.",
     )
+    vllm_adapter: Literal["merge", "lora"] = param(
+        "merge",
+        "How vLLM serves M(t): merge (base + adapter merged once; fast, and what a CPU needs) or lora (a LoRA request "
+        "on the base: no merged copy, vLLM's LoRA kernels).",
+    )
     vllm_memory: float | None = param(
         None,
         "Fraction of GPU memory (on CPU: of RAM) vLLM's engine takes; null: 0.85 on a GPU, 0.15 on CPU.",

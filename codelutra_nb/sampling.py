@@ -25,6 +25,8 @@ from .errors import ConfigError, ModelError
 from .progress import progress_bar
 
 Conversation = list[dict[str, str]]
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The LoRA ranks vLLM accepts as ``max_lora_rank``; an adapter's rank is rounded up to one of them."""
 VLLM_ENV = Path(__file__).resolve().parent.parent / ".venv-vllm"
 """Where `make setup-vllm` puts vLLM (its pins differ from the toolkit's): `VLLMSampler` runs its interpreter."""
 
@@ -101,12 +103,21 @@ class TransformersSampler:
 class VLLMSampler:
     """Generation with vLLM, in a child process (`codelutra_nb.vllm_worker`): its memory is returned when the sampler
     closes, and a crash fails the shard, not the kernel. M(t) is served merged (base + adapter merged once, in the
-    base's dtype, kept in ``model_cache_dir``). The child may run another interpreter (``vllm_python``), so vLLM can
+    base's dtype, kept in ``model_cache_dir``), or with ``vllm_adapter: lora`` as a LoRA request (its rank rounded up
+    to one of `VLLM_LORA_RANKS`). The child may run another interpreter (``vllm_python``), so vLLM can
     live in an environment of its own. Prompts go as the transformers sampler's token ids, and the completions are cut
     by the same rules (end-of-turn ids, ``settings.stop``), so both samplers yield the same programs."""
 
     def __init__(
-        self, model_dir: Path, tokenizer, *, python: str, dtype: str, max_model_len: int, memory: float | None
+        self,
+        model_dir: str,
+        tokenizer,
+        *,
+        python: str,
+        dtype: str,
+        max_model_len: int,
+        memory: float | None,
+        lora: Path | None = None,
     ):
         import subprocess
         import tempfile
@@ -116,6 +127,9 @@ class VLLMSampler:
         spec = {"model": str(model_dir), "dtype": dtype, "max_model_len": max_model_len, "memory": memory}
         on_gpu = torch.cuda.is_available()
         spec |= {"memory": memory or (0.85 if on_gpu else 0.15), "eager": not on_gpu}
+        if lora is not None:
+            rank = json.loads((lora / "adapter_config.json").read_text())["r"]
+            spec["lora"] = {"path": str(lora), "rank": next(r for r in VLLM_LORA_RANKS if r >= rank)}
         worker = Path(__file__).with_name("vllm_worker.py")
         self.process = subprocess.Popen(
             [python, "-I", str(worker), json.dumps(spec)],  # -I: not this package's folder on sys.path (kernels.py)
@@ -135,13 +149,15 @@ class VLLMSampler:
         max_length = cfg.training.max_length if cfg is not None else 2048
         memory = cfg.sampling.vllm_memory if cfg is not None else None
         dtype = str(torch_dtype(model)).removeprefix("torch.")
+        as_lora = adapter is not None and cfg is not None and cfg.sampling.vllm_adapter == "lora"
         return cls(
-            merged_model(model, adapter),
+            merged_model(model, None if as_lora else adapter),
             load_tokenizer(model),
             python=python,
             dtype=dtype,
             max_model_len=max_length,
             memory=memory,
+            lora=adapter if as_lora else None,
         )
 
     def generate(

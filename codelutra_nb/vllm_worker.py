@@ -1,7 +1,7 @@
 """The vLLM engine in a process of its own: started by `codelutra_nb.sampling.VLLMSampler`, maybe under another
 interpreter (``vllm_python``), so this file imports only the standard library and vLLM.
 
-    python vllm_worker.py '{"model": ..., "dtype": ..., "max_model_len": ..., "memory": ..., "eager": ...}'
+    python vllm_worker.py '{"model": ..., "dtype": ..., "max_model_len": ..., "memory": ..., "eager": ..., "lora": ...}'
 
 It answers one JSON line ``{"ready": true, "device": ...}`` once the engine runs, then one line per request line
 ``{"prompts": [[token ids], ...], "n", "temperature", "top_p", "max_tokens", "stop_token_ids", "seed"}``:
@@ -25,6 +25,7 @@ def main() -> None:
     import torch
     from vllm import LLM, SamplingParams
 
+    lora = spec.get("lora")  # {"path", "rank"}: the adapter served as a LoRA request instead of merged
     llm = LLM(
         model=spec["model"],
         dtype=spec["dtype"],
@@ -32,7 +33,13 @@ def main() -> None:
         gpu_memory_utilization=spec["memory"],
         enforce_eager=spec["eager"],
         seed=0,
+        **({"enable_lora": True, "max_lora_rank": lora["rank"], "max_loras": 1} if lora else {}),
     )
+    request_lora = None
+    if lora:
+        from vllm.lora.request import LoRARequest
+
+        request_lora = LoRARequest("policy", 1, lora["path"])
     on_gpu = torch.cuda.is_available()
     answers.write(json.dumps({"ready": True, "device": "cuda" if on_gpu else "cpu"}) + "\n")
     for line in sys.stdin:
@@ -47,7 +54,7 @@ def main() -> None:
             seed=request["seed"] if on_gpu else None,
         )
         prompts = [{"prompt_token_ids": ids} for ids in request["prompts"]]
-        outputs = llm.generate(prompts, params, use_tqdm=False)
+        outputs = llm.generate(prompts, params, use_tqdm=False, lora_request=request_lora)
         answers.write(json.dumps({"outputs": [[list(c.token_ids) for c in o.outputs] for o in outputs]}) + "\n")
 
 
