@@ -84,12 +84,12 @@ from .store import LocalStore
 # a push adds and updates files but deletes none. Other folders are replaced as a whole (no stale parquet shard).
 ADDITIVE_FOLDERS = ("notebooks",)
 DEFERRED = ("timings", "notebooks", "evaluation", "provenance")
+"""Small artifacts that wait for the next commit of their iteration (or `HubStore.flush`) instead of making one."""
 STORE_FILE = ".hub-store.json"
 """At a Hub store's root: its repos and the run's parameters, so `HubStore.reopen` (``python -m codelutra_nb push``)
 needs only the folder."""
 _ATTEMPTS = 3
 """Commits tried when the Hub answers 412 (another writer committed since the listing): each looks again first."""
-"""Small artifacts that wait for the next commit of their iteration (or `HubStore.flush`) instead of making one."""
 MAX_PARQUET_SHARD_BYTES = 500 * 1000 * 1000
 # Files of the model repo that are not part of an adapter.
 _REPO_FILES = (".gitattributes", "README.md")
@@ -162,17 +162,6 @@ class HubStore(LocalStore):
         self._portable = Portable(self.root, params, hub_base_model_id(self.base_model))
         self._token = token
         self.api = HfApi(endpoint=endpoint, token=token, library_name="codelutra_nb", library_version=__version__)
-        self._settings = {
-            "model_repo": model_repo,
-            "dataset_repo": dataset_repo,
-            "private": private,
-            "allow_public": allow_public,
-            "shards_per_commit": shards_per_commit,
-            "push_minutes": push_minutes,
-            "flush_wait_minutes": flush_wait_minutes,
-            "params": self.params,
-            "base_model": self.base_model,
-        }
         self._waiting_shards = 0
         self._last_push = self.clock()
         self._blocked_until = 0.0  # time.time() before which a rate-limited repo takes no commit from us
@@ -191,8 +180,10 @@ class HubStore(LocalStore):
 
     def save_settings(self) -> None:
         """Keep this store's repos and parameters in `STORE_FILE` at its root (never pushed), for `reopen`."""
+        names = ("model_repo", "dataset_repo", "private", "allow_public", "shards_per_commit", "push_minutes")
+        settings = {name: getattr(self, name) for name in (*names, "flush_wait_minutes", "params", "base_model")}
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / STORE_FILE).write_text(json.dumps(self._settings, indent=1, sort_keys=True) + "\n")
+        (self.root / STORE_FILE).write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
 
     @property
     def endpoint(self) -> str:
@@ -396,13 +387,10 @@ class HubStore(LocalStore):
     def replacing(self, iteration: int, artifact: str) -> None:
         """Take the Hub's copy of ``artifact``, if any, as the version this run's new one replaces (a stage redone with
         ``force`` on a machine that never pulled it); what another writer pushes from now on is a conflict."""
-        revision, files = self._remote_files(iteration, artifact)
-        if not files:
-            return
-        repo_type = "model" if artifact in MODEL_ARTIFACTS else "dataset"
-        key = _versions_key(repo_type, revision)
-        listing = self._model_tree(revision) if repo_type == "model" else self._dataset_files()
-        self.versions.update(key, {p: listing[p] for p in files if self.versions.known(key, p) is None})
+        key, blobs = self._remote_blobs(iteration, artifact)
+        unknown = {p: blob for p, blob in blobs.items() if self.versions.known(key, p) is None}
+        if unknown:
+            self.versions.update(key, unknown)
 
     def portable_value(self, value: Any) -> Any:
         """``value`` with this machine's folders replaced as in every pushed file (`portable.Portable`)."""
@@ -489,11 +477,12 @@ class HubStore(LocalStore):
         if made_from is None:
             return checkpoint
         record = checkpoint / layout.CHECKPOINT_MADE_FROM
-        stored = json.loads(record.read_text()) if record.exists() else None
-        if stored is not None and self.portable_value(stored) == self.portable_value(made_from):
+        stored = self.portable_value(json.loads(record.read_text())) if record.exists() else None
+        now = self.portable_value(made_from)
+        if stored == now:
             return checkpoint
         shutil.rmtree(dest, ignore_errors=True)
-        why = _making_differences(self.portable_value(stored), self.portable_value(made_from))
+        why = _making_differences(stored, now)
         say(
             f"⚠ The training checkpoint of iteration {iteration} on {self.model_repo}@{branch} was made from "
             f"{why}, so training starts from the beginning instead of resuming it."
@@ -579,8 +568,7 @@ class HubStore(LocalStore):
                 target = tmp / rel if rel else tmp
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
-        listing = self._model_tree(revision) if repo_type == "model" else self._dataset_files()
-        self.versions.update(_versions_key(repo_type, revision), {remote: listing[remote] for remote in files})
+        self.versions.update(*self._remote_blobs(iteration, artifact))
 
     def _publish_shard(self, iteration: int, artifact: str, index: int, path: Path) -> None:
         """Count the shard; push the waiting ones once `shards_per_commit` wait or `push_minutes` passed."""
@@ -614,31 +602,37 @@ class HubStore(LocalStore):
         committed meanwhile) lists the repo again and looks again; an artifact changed on both sides is a
         `VersionConflict`. An artifact that fails to prepare is left out, and named (`StoreError`) once the others
         are pushed."""
-        for attempt in range(_ATTEMPTS):
-            with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
-                ops, labels, pulls, errors = [], [], [], []
-                for t in iterations:
-                    more, what, newer, failed = self._iteration_ops(t, Path(scratch))
-                    ops += more
-                    labels += [(t, w) for w in what]
-                    pulls += [(t, a) for a in newer]
-                    errors += failed
-                try:
-                    done = self._commit_dataset(ops, labels, force=force, strict=strict)
-                except HubConflict:
-                    if attempt == _ATTEMPTS - 1:
-                        raise
-                    self.refresh()
-                    continue
-            if errors:
-                raise StoreError(
-                    "Not pushed, as it could not be prepared: "
-                    + "; ".join(errors)
-                    + ". "
-                    + ("The rest was pushed." if labels else "")
-                )
-            return (labels if done else []), pulls
-        raise AssertionError("unreachable")
+        iterations = list(iterations)
+        pushed, pulls, errors = self._looking_again(lambda: self._push_iterations_once(iterations, force, strict))
+        if errors:
+            rest = " The rest was pushed." if pushed else ""
+            raise StoreError("Not pushed, as it could not be prepared: " + "; ".join(errors) + "." + rest)
+        return pushed, pulls
+
+    def _push_iterations_once(
+        self, iterations: list[int], force: bool, strict: bool
+    ) -> tuple[list[tuple[int, str]], list[tuple[int, str]], list[str]]:
+        """`_push_iterations` against what this store knows of the repo now: (pushed, to pull, failed to prepare)."""
+        with tempfile.TemporaryDirectory(prefix="codelutra-push-") as scratch:
+            ops, labels, pulls, errors = [], [], [], []
+            for t in iterations:
+                more, what, newer, failed = self._iteration_ops(t, Path(scratch))
+                ops += more
+                labels += [(t, w) for w in what]
+                pulls += [(t, a) for a in newer]
+                errors += failed
+            done = self._commit_dataset(ops, labels, force=force, strict=strict)
+        return (labels if done else []), pulls, errors
+
+    def _looking_again(self, push: Callable[[], _T]) -> _T:
+        """``push()``; after a 412 (another writer committed since this store listed the repo) list again and retry,
+        `_ATTEMPTS` times in all."""
+        for _ in range(_ATTEMPTS - 1):
+            try:
+                return push()
+            except HubConflict:
+                self.refresh()
+        return push()
 
     def _iteration_ops(self, t: int, scratch: Path) -> tuple[list, list[str], list[str], list[str]]:
         """The operations that push iteration t's local changes, what they push, the artifacts the Hub holds newer,
@@ -816,14 +810,7 @@ class HubStore(LocalStore):
                 f"{path} has no adapter_config.json, so it is not a PEFT adapter; save it with "
                 "`model.save_pretrained(path)` inside `store.writing(t, 'adapter')`."
             )
-        for attempt in range(_ATTEMPTS):
-            try:
-                self._push_adapter_once(iteration, path)
-                return
-            except HubConflict:
-                if attempt == _ATTEMPTS - 1:
-                    raise
-                self.refresh()
+        self._looking_again(lambda: self._push_adapter_once(iteration, path))
 
     def _push_adapter_once(self, iteration: int, path: Path) -> None:
         assert self.model_repo is not None
@@ -850,11 +837,8 @@ class HubStore(LocalStore):
         branch ``iter-<t>``; `VersionConflict` when both sides changed it."""
         local = {rel: file for rel, file in _walk(path) if rel not in _REPO_FILES}
         data = {rel: d for rel, file in local.items() if (d := self._portable.file(file)) is not None}
-        revision, files = self._remote_files(iteration, "adapter")
-        tree = self._model_tree(revision) if files else {}
-        key = _versions_key("model", revision)
-        where = f"Iteration {iteration}'s adapter (branch {revision} of {self.model_repo})"
-        remote = {p: tree[p] for p in files}
+        key, remote = self._remote_blobs(iteration, "adapter")
+        where = f"Iteration {iteration}'s adapter (branch {layout.iteration_dir(iteration)} of {self.model_repo})"
         decision = self._three_way(where, key, local, data, remote, self.versions.under(key))[0]
         return decision, data
 
@@ -972,6 +956,13 @@ class HubStore(LocalStore):
             return "main", {prefix: ""}
         root = f"{prefix}/{PREFERENCES_SAVED}" if artifact == "preferences" else prefix
         return "main", {p: p[len(root) + 1 :] for p in files if p.startswith(root + "/")}
+
+    def _remote_blobs(self, iteration: int, artifact: str) -> tuple[str, dict[str, Blob]]:
+        """(`Versions` key of its branch, {path in repo: blob}) of the Hub's copy of an artifact (no files: none)."""
+        revision, files = self._remote_files(iteration, artifact)
+        repo_type = "model" if artifact in MODEL_ARTIFACTS else "dataset"
+        listing = (self._model_tree(revision) if repo_type == "model" else self._dataset_files()) if files else {}
+        return _versions_key(repo_type, revision), {p: listing[p] for p in files}
 
     def _dataset_files(self) -> dict[str, Blob]:
         """Every file of the dataset repo's main branch (one recursive listing at its head commit, kept up to date by

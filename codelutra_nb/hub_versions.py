@@ -101,10 +101,6 @@ class Versions:
         files = self._data.get(repo, {}).get("files", {})
         return {p: Blob(**b) for p, b in files.items() if not prefix or p.startswith(prefix + "/")}
 
-    def commit(self, repo: str) -> str | None:
-        """The last commit of ``repo`` this store pushed or saw."""
-        return self._data.get(repo, {}).get("commit")
-
     def update(self, repo: str, files: dict[str, Blob | None], commit: str | None = None) -> None:
         """Record ``files`` (None: forget the path) and the commit; saved at once."""
         data = self._data

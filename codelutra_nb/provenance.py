@@ -78,11 +78,6 @@ def made_from(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> dict[st
     }
 
 
-def same_making(store: LocalStore, stored: dict[str, Any] | None, now: dict[str, Any]) -> bool:
-    """Whether a stored `made_from` (from any machine) is the one ``now``, paths compared as the store pushes them."""
-    return stored is not None and store.portable_value(stored) == store.portable_value(now)
-
-
 def record(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> None:
     """Write what is about to make ``stage``'s output of iteration t: a new id, the shaping values, the inputs' ids;
     and tell the store the stage's artifacts are being remade."""
