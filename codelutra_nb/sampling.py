@@ -78,7 +78,7 @@ class TransformersSampler:
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
     ) -> list[list[str]]:
         tok = self.tokenizer
-        prompts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+        prompts = chat_prompts(tok, conversations)
         jobs = [(i, j) for i in range(len(prompts)) for j in range(settings.n)]
         order = sorted(range(len(jobs)), key=lambda k: len(prompts[jobs[k][0]]))
         results: list[list[str]] = [[""] * settings.n for _ in prompts]
@@ -124,9 +124,14 @@ class VLLMSampler:
 
         self.tokenizer = tokenizer
         self.log = tempfile.NamedTemporaryFile(prefix="codelutra-vllm-", suffix=".log", delete=False)  # noqa: SIM115
-        spec = {"model": str(model_dir), "dtype": dtype, "max_model_len": max_model_len, "memory": memory}
         on_gpu = torch.cuda.is_available()
-        spec |= {"memory": memory or (0.85 if on_gpu else 0.15), "eager": not on_gpu}
+        spec = {
+            "model": str(model_dir),
+            "dtype": dtype,
+            "max_model_len": max_model_len,
+            "memory": memory or (0.85 if on_gpu else 0.15),
+            "eager": not on_gpu,
+        }
         if lora is not None:
             rank = json.loads((lora / "adapter_config.json").read_text())["r"]
             spec["lora"] = {"path": str(lora), "rank": next(r for r in VLLM_LORA_RANKS if r >= rank)}
@@ -164,12 +169,7 @@ class VLLMSampler:
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
     ) -> list[list[str]]:
         tok = self.tokenizer
-        prompts = [
-            tok(tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True), add_special_tokens=False)[
-                "input_ids"
-            ]
-            for c in conversations
-        ]
+        prompts = [tok(text, add_special_tokens=False)["input_ids"] for text in chat_prompts(tok, conversations)]
         request = {
             "prompts": prompts,
             "n": settings.n,
@@ -230,6 +230,11 @@ def vllm_python(chosen: str | None) -> str:
         f"({VLLM_ENV}) has it. Run `make setup-vllm` (vLLM's CPU build on a machine without CUDA, `vllm` with it), "
         "give vllm_python: the interpreter of an environment that has vLLM, or set sampler: transformers."
     )
+
+
+def chat_prompts(tokenizer, conversations: Sequence[Conversation]) -> list[str]:
+    """Each conversation as the prompt text a sampler continues (the chat template with the generation prompt)."""
+    return [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
 
 
 def _cut(tokenizer, ids: Sequence[int], settings: GenerationSettings) -> str:
