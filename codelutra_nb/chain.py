@@ -4,7 +4,8 @@ The store is checked once (Hub token, network, repos); each stage notebook then
 gets the resolved parameters, so every stage of an iteration runs with exactly
 the same values. The stage notebooks of an iteration run one after another in
 one kernel (`kernels.StageKernel`: started once, so the imports are paid once;
-emptied between notebooks, so each sees only its own variables). The executed
+emptied between notebooks, so each sees only its own variables; a sampling engine
+outlives its stage when the next serves the same model, `stages.keeps_engine`). The executed
 copies are kept in ``<store>/iter-<t>/notebooks/`` as the record of the run.
 
 A person follows the run in the terminal papermill runs in (`progress.terminal`):
@@ -27,7 +28,7 @@ from .jsonl import read_jsonl
 from .kernels import StageKernel
 from .layout import PAIRING_STATS
 from .progress import say
-from .stages import check_stages, iteration_stages, training_log
+from .stages import check_stages, iteration_stages, keeps_engine, training_log
 from .store import LocalStore, open_store
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -62,6 +63,9 @@ def _run_notebooks(cfg: LoopConfig, *, kernel_per_stage: bool) -> list[Path]:
                 kernel = StageKernel(kernel_name=_kernel_name(NOTEBOOK_DIR / stage.notebook)).launch()
             else:
                 kernel.fresh()
+            kernel.run(
+                f"__import__('codelutra_nb.sampling').sampling.keep_engine({keeps_engine(cfg, stages, number - 1)})"
+            )
             try:
                 pm.execute_notebook(
                     str(NOTEBOOK_DIR / stage.notebook),

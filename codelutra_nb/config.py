@@ -246,6 +246,12 @@ class SamplingParams(Section):
         "How vLLM serves M(t): merge (base + adapter merged once; fast, and what a CPU needs) or lora (a LoRA request "
         "on the base: no merged copy, vLLM's LoRA kernels).",
     )
+    vllm_url: str | None = param(
+        None,
+        "URL of a running vLLM OpenAI-compatible server (e.g. http://gpu-box:8000) that sampler: vllm or auto uses "
+        "instead of an engine here: it serves the base model, and M(t)'s adapter is loaded into it at run time "
+        "(--enable-lora, VLLM_ALLOW_RUNTIME_LORA_UPDATING=True; it must see the store's folder); null: no server.",
+    )
     vllm_memory: float | None = param(
         None,
         "Fraction of GPU memory (on CPU: of RAM) vLLM's engine takes; null: 0.85 on a GPU, 0.15 on CPU.",

@@ -44,8 +44,8 @@ class StageKernel(EncryptedKernelManager):
 
     `launch` starts it with this process's original stdout and stderr (papermill's terminal, not the pipes ipykernel
     puts in their place) and `TERMINAL_PROGRESS` set, so its bars reach that terminal; `fresh` empties its namespace
-    between notebooks; `close_clients` closes the clients nbclient opened on it (it closes them only on kernels it
-    owns); `stop` shuts it down.
+    between notebooks and `run` runs code there; `close_clients` closes the clients nbclient opened on it (it closes
+    them only on kernels it owns); `stop` shuts it down.
     """
 
     def __init__(self, **kwargs):
@@ -68,7 +68,11 @@ class StageKernel(EncryptedKernelManager):
         return self
 
     def fresh(self) -> None:
-        run_sync(self._run)(EMPTY_NAMESPACE)
+        self.run(EMPTY_NAMESPACE)
+
+    def run(self, code: str) -> None:
+        """Run ``code`` in the kernel between notebooks (it leaves no trace in the next notebook's record)."""
+        run_sync(self._run)(code)
 
     def close_clients(self) -> None:
         run_sync(self._close_clients)()

@@ -158,9 +158,7 @@ def merged_model(params: ModelParams, adapter: Path | None) -> str:
     base's dtype, made once in ``<model_cache_dir>/merged/<digest of base, dtype and adapter>``."""
     if adapter is None:
         return resolve_base_model(params)
-    digest = hashlib.sha256(f"{params.base_model}|{torch_dtype(params)}".encode())
-    for file in sorted(p for p in Path(adapter).iterdir() if p.is_file() and p.name.startswith("adapter_")):
-        digest.update(file.name.encode() + file.read_bytes())
+    digest = hashlib.sha256(f"{params.base_model}|{torch_dtype(params)}|{adapter_digest(adapter)}".encode())
     target = Path(params.model_cache_dir).expanduser() / "merged" / digest.hexdigest()[:16]
     if (target / "config.json").exists():
         return str(target)
@@ -175,6 +173,14 @@ def merged_model(params: ModelParams, adapter: Path | None) -> str:
     else:
         shutil.rmtree(partial)
     return str(target)
+
+
+def adapter_digest(adapter: Path) -> str:
+    """A digest of an adapter's weights and settings (its ``adapter_*`` files)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(adapter).iterdir() if p.is_file() and p.name.startswith("adapter_")):
+        digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def resolve_adapter(spec: str) -> Path:

@@ -9,6 +9,7 @@ parameter names. `TransformersSampler` batches sequences of many questions
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
 import inspect
@@ -22,7 +23,7 @@ import torch
 
 from .config import ModelParams
 from .errors import ConfigError, ModelError
-from .progress import progress_bar
+from .progress import progress_bar, say
 
 Conversation = list[dict[str, str]]
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -108,36 +109,16 @@ class VLLMSampler:
     live in an environment of its own. Prompts go as the transformers sampler's token ids, and the completions are cut
     by the same rules (end-of-turn ids, ``settings.stop``), so both samplers yield the same programs."""
 
-    def __init__(
-        self,
-        model_dir: str,
-        tokenizer,
-        *,
-        python: str,
-        dtype: str,
-        max_model_len: int,
-        memory: float | None,
-        lora: Path | None = None,
-    ):
+    def __init__(self, spec: dict, tokenizer):
+        """Start the engine ``spec`` describes (`engine_spec`) in a child process."""
         import subprocess
         import tempfile
 
-        self.tokenizer = tokenizer
+        self.spec, self.tokenizer, self.reused = spec, tokenizer, False
         self.log = tempfile.NamedTemporaryFile(prefix="codelutra-vllm-", suffix=".log", delete=False)  # noqa: SIM115
-        on_gpu = torch.cuda.is_available()
-        spec = {
-            "model": str(model_dir),
-            "dtype": dtype,
-            "max_model_len": max_model_len,
-            "memory": memory or (0.85 if on_gpu else 0.15),
-            "eager": not on_gpu,
-        }
-        if lora is not None:
-            rank = json.loads((lora / "adapter_config.json").read_text())["r"]
-            spec["lora"] = {"path": str(lora), "rank": next(r for r in VLLM_LORA_RANKS if r >= rank)}
         worker = Path(__file__).with_name("vllm_worker.py")
         self.process = subprocess.Popen(
-            [python, "-I", str(worker), json.dumps(spec)],  # -I: not this package's folder on sys.path (kernels.py)
+            [spec["python"], "-I", str(worker), json.dumps(spec)],  # -I: not this package's folder on sys.path
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -147,23 +128,25 @@ class VLLMSampler:
         self.device = self._answer("starting the engine")["device"]
 
     @classmethod
-    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str, cfg=None) -> VLLMSampler:
-        from .models import load_tokenizer, merged_model, torch_dtype
+    def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str, cfg=None) -> Sampler:
+        """The engine here, or with ``vllm_url`` the server there (`codelutra_nb.vllm_client`)."""
+        from .models import load_tokenizer
 
-        python = vllm_python(cfg.sampling.vllm_python if cfg is not None else None)
-        max_length = cfg.training.max_length if cfg is not None else 2048
-        memory = cfg.sampling.vllm_memory if cfg is not None else None
-        dtype = str(torch_dtype(model)).removeprefix("torch.")
-        as_lora = adapter is not None and cfg is not None and cfg.sampling.vllm_adapter == "lora"
-        return cls(
-            merged_model(model, None if as_lora else adapter),
-            load_tokenizer(model),
-            python=python,
-            dtype=dtype,
-            max_model_len=max_length,
-            memory=memory,
-            lora=adapter if as_lora else None,
+        if cfg is not None and cfg.sampling.vllm_url:
+            from .vllm_client import VLLMServerSampler
+
+            url = cfg.sampling.vllm_url
+            return VLLMServerSampler.create(model, adapter, url=url, batch_size=batch_size, desc=desc)
+        spec = engine_spec(model, adapter, cfg)
+        engine = _KEPT.take(spec) or cls(spec, load_tokenizer(model))
+        served = (
+            "the base model"
+            if adapter is None
+            else "base + adapter " + ("as a LoRA request" if "lora" in spec else "merged")
         )
+        kept = "; the engine the stage before left running" if engine.reused else ""
+        say(f"{desc}: vLLM runs on {engine.device} ({spec['python']}), serving {served}{kept}.")
+        return engine
 
     def generate(
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
@@ -213,6 +196,65 @@ class VLLMSampler:
         return json.loads(line)
 
 
+def engine_spec(model: ModelParams, adapter: Path | None, cfg=None) -> dict:
+    """What the vLLM engine serving M = base + ``adapter`` is started with (`vllm_worker`): two stages whose specs
+    are equal can share one engine (`keep_engine`)."""
+    from .models import merged_model, torch_dtype
+
+    as_lora = adapter is not None and cfg is not None and cfg.sampling.vllm_adapter == "lora"
+    on_gpu = torch.cuda.is_available()
+    spec = {
+        "python": vllm_python(cfg.sampling.vllm_python if cfg is not None else None),
+        "model": str(merged_model(model, None if as_lora else adapter)),
+        "dtype": str(torch_dtype(model)).removeprefix("torch."),
+        "max_model_len": cfg.training.max_length if cfg is not None else 2048,
+        "memory": (cfg.sampling.vllm_memory if cfg is not None else None) or (0.85 if on_gpu else 0.15),
+        "eager": not on_gpu,
+    }
+    if as_lora:
+        assert adapter is not None
+        rank = json.loads((adapter / "adapter_config.json").read_text())["r"]
+        spec["lora"] = {"path": str(adapter), "rank": next(r for r in VLLM_LORA_RANKS if r >= rank)}
+    return spec
+
+
+class _KeptEngine:
+    """The one vLLM engine a stage left running for the next stage, which serves the same model (`keep_engine`)."""
+
+    def __init__(self) -> None:
+        self.engine: VLLMSampler | None = None
+        self.keeping = False
+
+    def take(self, spec: dict) -> VLLMSampler | None:
+        """The kept engine when it was started with ``spec`` and still runs; any other kept engine is ended."""
+        engine, self.engine = self.engine, None
+        if engine is not None and engine.spec == spec and engine.process.poll() is None:
+            engine.reused = True
+            return engine
+        if engine is not None:
+            engine.close()
+        return None
+
+    def end(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+
+_KEPT = _KeptEngine()
+atexit.register(_KEPT.end)
+
+
+def keep_engine(keep: bool) -> None:
+    """Said before each stage of a run (`stages.keeps_engine`): whether the engine the stage ends with is kept for the
+    next stage, which serves the same model (the base evaluation and the first sampling both serve M(0)), instead of
+    ending with the stage. An engine kept by the stage before and not taken is ended here unless it was meant to
+    outlive this stage too."""
+    if not _KEPT.keeping:
+        _KEPT.end()
+    _KEPT.keeping = keep
+
+
 def vllm_python(chosen: str | None) -> str:
     """The interpreter that runs vLLM: ``chosen``, else this one when it imports vllm, else the environment
     `make setup` made (`VLLM_ENV`); `ModelError` saying how to install it when there is none."""
@@ -255,8 +297,8 @@ class AutoSampler:
 
     @classmethod
     def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str, cfg=None) -> Sampler:
-        from .progress import say
-
+        if cfg is not None and cfg.sampling.vllm_url:
+            return VLLMSampler.create(model, adapter, batch_size=batch_size, desc=desc, cfg=cfg)  # the server's
         try:
             python = vllm_python(cfg.sampling.vllm_python if cfg is not None else None)
         except ModelError:
@@ -268,8 +310,6 @@ class AutoSampler:
             first = str(err).splitlines()[0]
             say(f"{desc}: the transformers sampler runs (sampler: auto; vLLM in {python} did not start: {first}).")
             return TransformersSampler.create(model, adapter, batch_size=batch_size, desc=desc)
-        served = "base + adapter merged" if adapter is not None else "the base model"
-        say(f"{desc}: vLLM runs on {engine.device} (sampler: auto; found in {python}), serving {served}.")
         return engine
 
 
@@ -292,8 +332,12 @@ def make_sampler(
 
 
 def close(sampler: Sampler | None) -> None:
-    """Let a sampler with an engine process of its own end it (`VLLMSampler.close`)."""
-    if sampler is not None and callable(getattr(sampler, "close", None)):
+    """Let a sampler with an engine process of its own end it (`VLLMSampler.close`), or keep it for the next stage
+    when the run said so (`keep_engine`)."""
+    if isinstance(sampler, VLLMSampler) and _KEPT.keeping and sampler.process.poll() is None:
+        _KEPT.end()
+        _KEPT.engine = sampler
+    elif sampler is not None and callable(getattr(sampler, "close", None)):
         sampler.close()  # type: ignore[attr-defined]
 
 

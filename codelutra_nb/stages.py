@@ -28,7 +28,7 @@ from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
 from .pairing import load_rows
 from .prompts import messages_for
-from .sampling import GenerationSettings, make_sampler
+from .sampling import GenerationSettings, keep_engine, make_sampler
 from .sampling import close as close_sampler
 from .store import LocalStore
 
@@ -254,6 +254,8 @@ class Stage:
     artifact: str
     base_model: bool = False
     """True when the stage works on M(0) and records its results as iteration 0 (the baseline)."""
+    serves: Callable[[LoopConfig], int | None] = lambda cfg: None
+    """The i of the model M(i) the stage generates with; None when it generates nothing."""
 
     def iteration(self, cfg: LoopConfig) -> int:
         """The iteration whose artifacts the stage writes."""
@@ -268,12 +270,18 @@ class Stage:
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("baseline", baseline_stage, "05_evaluate.ipynb", "metrics", base_model=True),
-        Stage("sample", sample_stage, "01_sample.ipynb", "samples"),
+        Stage("baseline", baseline_stage, "05_evaluate.ipynb", "metrics", base_model=True, serves=lambda cfg: 0),
+        Stage("sample", sample_stage, "01_sample.ipynb", "samples", serves=lambda cfg: cfg.run.iteration - 1),
         Stage("verify", verify_stage, "02_verify.ipynb", "verdicts"),
-        Stage("pair", pair_stage, "03_pair.ipynb", "preferences"),
+        Stage(
+            "pair",
+            pair_stage,
+            "03_pair.ipynb",
+            "preferences",
+            serves=lambda cfg: cfg.run.iteration - 1 if cfg.method.pairs_with_policy else None,
+        ),
         Stage("train", train_stage, "04_train.ipynb", "adapter"),
-        Stage("evaluate", evaluate_stage, "05_evaluate.ipynb", "metrics"),
+        Stage("evaluate", evaluate_stage, "05_evaluate.ipynb", "metrics", serves=lambda cfg: cfg.run.iteration),
     )
 }
 """Every stage by name, in the order an iteration runs them (``baseline`` only when due)."""
@@ -287,8 +295,26 @@ def run_stages(cfg: LoopConfig, stages: Sequence[str], store: LocalStore | None 
     from .store import open_store
 
     store = store or open_store(cfg)
-    check_stages(cfg, store, [STAGES[name] for name in stages])
-    return [{"stage": name} | STAGES[name].run(cfg, store) for name in stages]
+    chosen = [STAGES[name] for name in stages]
+    check_stages(cfg, store, chosen)
+    summaries = []
+    try:
+        for index, stage in enumerate(chosen):
+            keep_engine(keeps_engine(cfg, chosen, index))
+            summaries.append({"stage": stage.name} | stage.run(cfg, store))
+    finally:
+        keep_engine(False)
+    return summaries
+
+
+def keeps_engine(cfg: LoopConfig, stages: Sequence[Stage], index: int) -> bool:
+    """Whether the sampling engine of ``stages[index]`` should outlive it: the next stage generates with the same
+    model, with nothing trained between (the base evaluation and the first sampling both serve M(0); plum and dstc
+    write tests with the M(t-1) that sampled)."""
+    if index + 1 >= len(stages):
+        return False
+    served = stages[index].serves(cfg)
+    return served is not None and served == stages[index + 1].serves(cfg)
 
 
 def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) -> None:

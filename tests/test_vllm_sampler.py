@@ -133,3 +133,145 @@ def test_auto_falls_back_when_the_engine_does_not_start(
     assert isinstance(chosen, TransformersSampler)
     said = capsys.readouterr().out
     assert f"vLLM in {sys.executable} did not start: The vLLM engine process ended while starting the engine" in said
+
+
+def test_an_engine_outlives_its_stage_only_for_a_next_stage_serving_the_same_model(tiny_cfg) -> None:
+    from codelutra_nb.stages import STAGES, keeps_engine
+
+    order = [STAGES[name] for name in ("baseline", "sample", "verify", "pair", "train", "evaluate")]
+    kept = [keeps_engine(tiny_cfg, order, i) for i in range(len(order))]
+    assert kept == [True, False, False, False, False, False]  # M(0): the base evaluation, then the first sampling
+    second = tiny_cfg.replace(iteration=2)
+    assert [keeps_engine(second, order[1:], i) for i in range(5)] == [False] * 5
+    plum = tiny_cfg.replace(method="plum", task_kind="python")
+    assert [keeps_engine(plum, order, i) for i in range(3)] == [True, False, False]  # verify between
+    assert keeps_engine(plum, [STAGES["sample"], STAGES["pair"]], 0)  # plum writes its tests with M(t-1)
+    other_writer = tiny_cfg.replace(method="plum", task_kind="python", test_generator="some/writer")
+    assert not keeps_engine(other_writer, [STAGES["sample"], STAGES["pair"]], 0)
+
+
+class _Process:
+    def __init__(self) -> None:
+        self.ended = False
+
+    def poll(self) -> int | None:
+        return 0 if self.ended else None
+
+
+def _engine(spec: dict) -> VLLMSampler:
+    """A `VLLMSampler` without a process of its own: what keeping and taking an engine look at."""
+    engine = VLLMSampler.__new__(VLLMSampler)
+    engine.spec, engine.reused, engine.process = spec, False, _Process()
+    engine.close = lambda: setattr(engine.process, "ended", True)  # type: ignore[method-assign]
+    return engine
+
+
+def test_a_kept_engine_serves_the_next_stage_with_its_model_and_ends_otherwise() -> None:
+    first = _engine({"model": "m0"})
+    sampling.keep_engine(True)  # before a stage whose engine the next stage can use
+    sampling.close(first)
+    assert not first.process.ended
+    sampling.keep_engine(False)  # before the next stage
+    assert sampling._KEPT.take({"model": "m0"}) is first and first.reused
+    sampling.close(first)  # not kept past this stage
+    assert first.process.ended
+
+    second = _engine({"model": "m0"})
+    sampling.keep_engine(True)
+    sampling.close(second)
+    assert sampling._KEPT.take({"model": "m1"}) is None and second.process.ended  # another model: ended
+
+    third = _engine({"model": "m0"})
+    sampling.keep_engine(True)
+    sampling.close(third)
+    sampling.keep_engine(False)  # the stage meant to take it was skipped (its output was there) ...
+    sampling.keep_engine(False)  # ... so before the stage after it, the engine ends
+    assert third.process.ended and sampling._KEPT.engine is None
+
+
+def _engine_processes(marker: str) -> list[str]:
+    import subprocess
+
+    listed = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in listed if "vllm_worker.py" in line and marker in line]
+
+
+@needs_vllm
+def test_iterate_notebook_samples_and_evaluates_with_vllm(embedded_dir: Path, tmp_path: Path) -> None:
+    """Iteration 1 through papermill on iterate.ipynb with sampler: vllm on the embedded model: the base evaluation's
+    engine samples too, M(1) is evaluated merged, the terminal names the engine, and no engine process is left."""
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO, TINY_PARAMS
+
+    from codelutra_nb.config import read_preset
+
+    cache = tmp_path / "cache"
+    values = read_preset("demo") | TINY_PARAMS | {"max_new_tokens": 48, "eval_max_new_tokens": 48}
+    values |= {"base_model": str(embedded_dir), "store_dir": str(tmp_path / "store"), "model_cache_dir": str(cache)}
+    values |= {"sampler": "vllm", "vllm_python": _engine_python()}
+    preset = tmp_path / "vllm.yaml"
+    preset.write_text(yaml.safe_dump(values))
+    (command,) = re.findall(r"^PAPERMILL = (.+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+    argv = shlex.split(command.replace("$(PYTHON)", shlex.quote(sys.executable)))
+    argv += ["notebooks/iterate.ipynb", str(tmp_path / "out.ipynb"), "-p", "preset", str(preset)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    run = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    shown = run.stdout + run.stderr
+    assert run.returncode == 0, shown[-3000:]
+
+    assert re.search(r"evaluating M\(0\): vLLM runs on cpu \(.+\), serving the base model\.", shown)
+    assert re.search(r"sampling M\(0\): vLLM runs on cpu .+the engine the stage before left running\.", shown)
+    assert re.search(r"evaluating M\(1\): vLLM runs on cpu \(.+\), serving base \+ adapter merged\.", shown)
+    assert "✓ iteration 1 · evaluate (6/6) done in" in shown
+    samples = (tmp_path / "store" / "iter-1" / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 4 * 2 and any('"completion": ""' not in line for line in samples)
+    assert (cache / "merged").is_dir()  # M(1) merged for the evaluation
+    assert _engine_processes(str(embedded_dir)) == [] and _engine_processes(str(cache)) == []
+
+
+class KilledAfterFirstShard(VLLMSampler):
+    """vLLM whose engine process is killed after it answered the first shard (``sampler`` as a class path)."""
+
+    calls = 0
+
+    def generate(self, conversations, settings, seed):
+        KilledAfterFirstShard.calls += 1
+        if KilledAfterFirstShard.calls == 2:
+            self.process.kill()
+        return super().generate(conversations, settings, seed)
+
+
+@needs_vllm
+def test_an_engine_killed_mid_stage_resumes_from_the_last_finished_shard(embedded_dir: Path, tmp_path: Path) -> None:
+    from codelutra_nb.config import load_config
+    from codelutra_nb.stages import run_stages
+
+    cfg = load_config(
+        "demo",
+        base_model=str(embedded_dir),
+        store_dir=str(tmp_path / "store"),
+        dtype="float32",
+        train_limit=6,
+        shard_size=3,
+        num_samples=2,
+        max_new_tokens=24,
+        sampler="test_vllm_sampler:KilledAfterFirstShard",
+        vllm_python=_engine_python(),
+    )
+    with pytest.raises(ModelError, match="The vLLM engine process ended while generating 3 x 2 sequences"):
+        run_stages(cfg, ["sample"])
+    store = tmp_path / "store" / "iter-1"
+    first = sorted((store / "samples.shards").glob("*.jsonl"))
+    assert len(first) == 1  # shard 0 finished, shard 1 not
+    written = first[0].read_bytes()
+
+    run_stages(cfg, ["sample"])  # the engine is killed once only: the rerun finishes
+    assert first[0].read_bytes() == written  # not sampled again
+    samples = (store / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 6 * 2
+    assert _engine_processes(str(embedded_dir)) == []

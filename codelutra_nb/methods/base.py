@@ -55,6 +55,12 @@ class Method(Section, ABC):
     """Shared parameters its rows depend on besides the pair stage's own (plum, dstc: how tests are written and run);
     recorded with its rows (`codelutra_nb.provenance`)."""
 
+    @property
+    def pairs_with_policy(self) -> bool:
+        """True when `build_rows` generates with the policy M(t-1) (plum and dstc writing tests with it), so the pair
+        stage can take the sampling engine the sample stage leaves running (`sampling.keep_engine`)."""
+        return False
+
     def check(self, cfg: LoopConfig, tasks: Sequence[Task]) -> None:
         """`ConfigError` before any sampling when the method cannot run on these tasks, saying why."""
         if self.kinds is not None and cfg.tasks.task_kind not in self.kinds:

@@ -79,6 +79,10 @@ class Dstc(Method):
     )
     test_generator: str | None = test_generator_param()
 
+    @property
+    def pairs_with_policy(self) -> bool:
+        return self.test_generator is None
+
     def build_rows(
         self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None
     ) -> Rows:

@@ -72,6 +72,11 @@ class Plum(Method):
         shapes=(PAIR,),
     )
     test_generator: str | None = test_generator_param()
+
+    @property
+    def pairs_with_policy(self) -> bool:
+        return self.test_generator is None
+
     pairs_per_task: int | None = param(
         None, "trainer dpo: pairs per question; null: K (num_samples).", gt=0, shapes=(PAIR,)
     )
