@@ -4,7 +4,7 @@ sampler, and gives all its GPU memory back when the stage closes it (before trai
     python benchmarks/gpu_vllm_check.py [--adapter runs/demo/iter-1/adapter] [--questions 64]
 
 Needs a CUDA machine with vLLM installed (`make setup-vllm` installs `vllm` there; the offline GPU kit of these
-build machines cannot carry a vLLM wheel). Prints the engines' table (as benchmarks/engine_speed.py) and the free
+build machines cannot carry a vLLM wheel). Prints the engines' table (as benchmarks/sample_speed.py) and the free
 GPU memory before the engine starts, while it runs, and after `close`; exits 1 if memory is not returned.
 """
 

@@ -230,7 +230,7 @@ class SamplingParams(Section):
     sample_batch_size: int = param(16, "Sequences per generate call.", gt=0)
     sampler: str = param(
         "auto",
-        "Sampler backend: transformers, vllm (in a process of its own, M(t) merged; `make setup-vllm` installs it), "
+        "Sampler backend: transformers, vllm (in a process of its own, M(t) merged; `make setup` installs it), "
         "auto (vLLM where it can start, else transformers; the stage says which), or 'package.module:Class' for a "
         "backend of your own.",
         choices=_samplers,
@@ -239,7 +239,7 @@ class SamplingParams(Section):
     )
     vllm_python: str | None = param(
         None,
-        "Interpreter that runs vLLM; null: this one if it has vLLM, else the environment `make setup-vllm` made.",
+        "Interpreter that runs vLLM; null: this one if it has vLLM, else .venv-vllm (`make setup` makes it).",
     )
     vllm_adapter: Literal["merge", "lora"] = param(
         "merge",

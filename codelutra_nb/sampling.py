@@ -302,7 +302,10 @@ class AutoSampler:
         try:
             python = vllm_python(cfg.sampling.vllm_python if cfg is not None else None)
         except ModelError:
-            say(f"{desc}: the transformers sampler runs (sampler: auto; no vLLM here: `make setup-vllm` installs it).")
+            say(
+                f"{desc}: the transformers sampler runs (sampler: auto; no vLLM here: `make setup` installs it "
+                "unless NO_VLLM=1)."
+            )
             return TransformersSampler.create(model, adapter, batch_size=batch_size, desc=desc)
         try:
             engine = VLLMSampler.create(model, adapter, batch_size=batch_size, desc=desc, cfg=cfg)

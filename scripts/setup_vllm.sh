@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
-[ -x .venv-vllm/bin/python ] || $PY -m venv .venv-vllm
 VPY=.venv-vllm/bin/python
+if [ -x $VPY ] && $VPY -I -c "import vllm" 2>/dev/null; then
+  echo "vLLM already in .venv-vllm"
+  exit 0
+fi
+[ -x $VPY ] || $PY -m venv .venv-vllm
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   $VPY -m pip install -q vllm
 else
@@ -16,4 +20,4 @@ else
   # ("operator torchvision::nms does not exist"). Sampling text needs none of them.
   $VPY -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
-$VPY -c "import vllm; print('vLLM', vllm.__version__, 'in .venv-vllm')"
+$VPY -I -c "import vllm; print('vLLM', vllm.__version__, 'in .venv-vllm')"
