@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,12 @@ class VLLMSampler:
         say(f"{desc}: vLLM runs on {engine.device} ({spec['python']}), serving {served}{kept}.")
         return engine
 
+    @staticmethod
+    def check(cfg) -> None:
+        """Before any stage runs: `ModelError` saying how to install vLLM when there is none to run (`vllm_python`)."""
+        if not cfg.sampling.vllm_url:
+            vllm_python(cfg.sampling.vllm_python)
+
     def generate(
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
     ) -> list[list[str]]:
@@ -259,6 +266,10 @@ def vllm_python(chosen: str | None) -> str:
     """The interpreter that runs vLLM: ``chosen``, else this one when it imports vllm, else the environment
     `make setup` made (`VLLM_ENV`); `ModelError` saying how to install it when there is none."""
     if chosen:
+        if not (Path(chosen).is_file() or shutil.which(chosen)):
+            raise ModelError(
+                f"vllm_python {chosen!r} is no interpreter here; give the python of an environment with vLLM."
+            )
         return chosen
     if importlib.util.find_spec("vllm") is not None:
         import sys
@@ -332,6 +343,13 @@ def make_sampler(
     cls = sampler_class(backend)
     extra = {"cfg": cfg} if "cfg" in inspect.signature(cls.create).parameters else {}
     return cls.create(model, adapter, batch_size=batch_size, desc=desc, **extra)
+
+
+def check_sampler(cfg) -> None:
+    """Before a run generates anything: what its sampler can tell without starting (a ``check(cfg)`` of its class)."""
+    check = getattr(sampler_class(cfg.sampling.sampler), "check", None)
+    if callable(check):
+        check(cfg)
 
 
 def close(sampler: Sampler | None) -> None:

@@ -28,7 +28,7 @@ from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
 from .pairing import load_rows
 from .prompts import messages_for
-from .sampling import GenerationSettings, keep_engine, make_sampler
+from .sampling import GenerationSettings, check_sampler, keep_engine, make_sampler
 from .sampling import close as close_sampler
 from .store import LocalStore
 
@@ -319,11 +319,14 @@ def keeps_engine(cfg: LoopConfig, stages: Sequence[Stage], index: int) -> bool:
 
 def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) -> None:
     """Before any of ``stages`` runs: refuse (`provenance.check_stages`) when an artifact they would reuse, or the
-    base model's evaluation their results are compared with, was made with other values than ``cfg``'s."""
+    base model's evaluation their results are compared with, was made with other values than ``cfg``'s, and when
+    their sampler cannot run (`sampling.check_sampler`)."""
     steps = [(stage.step, stage.iteration(cfg)) for stage in stages]
     if cfg.run.iteration > 0 and ("evaluate", 0) not in steps and store.has(0, "metrics"):
         steps.append(("evaluate", 0))
     provenance.check_stages(cfg, store, steps)
+    if any(stage.serves(cfg) is not None for stage in stages):
+        check_sampler(cfg)  # sampler: vllm without vLLM: said here, before any stage runs
     t = cfg.run.iteration
     if ("sample", t) in steps and t > 1 and store.has(t - 1, "adapter") and not store.has(t - 1, "metrics"):
         raise StoreError(

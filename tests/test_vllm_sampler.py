@@ -275,3 +275,16 @@ def test_an_engine_killed_mid_stage_resumes_from_the_last_finished_shard(embedde
     samples = (store / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 6 * 2
     assert _engine_processes(str(embedded_dir)) == []
+
+
+def test_sampler_vllm_without_vllm_stops_before_any_stage_in_one_line(
+    tiny_preset: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from codelutra_nb import cli
+
+    monkeypatch.setattr(sampling, "VLLM_ENV", tmp_path / "none")
+    monkeypatch.setattr(sampling.importlib.util, "find_spec", lambda name: None)
+    assert cli.main(["iterate", "--preset", str(tiny_preset), "--set", "sampler=vllm"]) == 2
+    said = capsys.readouterr()
+    assert said.err.startswith("error: sampler: vllm needs vLLM") and said.err.count("\n") == 1
+    assert "make setup-vllm" in said.err and not (tmp_path / "store").exists()  # nothing ran, nothing written
