@@ -1,5 +1,6 @@
 """What only a GPU machine can confirm of `sampler: vllm` (issue 21): the CUDA build starts, beats the transformers
-sampler, and gives all its GPU memory back when the stage closes it (before training needs it).
+sampler, serves M(t) merged and as a LoRA request (which is faster on a GPU, where vLLM's LoRA kernels run), and gives
+all its GPU memory back when the stage closes it (before training needs it).
 
     python benchmarks/gpu_vllm_check.py [--adapter runs/demo/iter-1/adapter] [--questions 64]
 
@@ -42,10 +43,19 @@ def main() -> int:
     settings = GenerationSettings(s.num_samples, s.temperature, s.top_p, s.max_new_tokens, stop=stop)
     print(f"device {torch.cuda.get_device_name(0)}; {len(tasks)} questions x {s.num_samples}")
     rows = []
-    for engine in ("transformers", "vllm"):
+    runs = [("transformers", "merge"), ("vllm", "merge")] + ([("vllm", "lora")] if args.adapter else [])
+    for backend, served in runs:
         free_before = torch.cuda.mem_get_info()[0]
         started = time.perf_counter()
-        sampler = make_sampler(engine, cfg.model, args.adapter, batch_size=s.sample_batch_size, desc=engine, cfg=cfg)
+        engine = backend if backend == "transformers" else f"vllm ({served})"
+        sampler = make_sampler(
+            backend,
+            cfg.model,
+            args.adapter,
+            batch_size=s.sample_batch_size,
+            desc=engine,
+            cfg=cfg.replace(vllm_adapter=served),
+        )
         ready = time.perf_counter()
         outputs = sampler.generate(conversations, settings, seed=0)
         done = time.perf_counter()
@@ -61,9 +71,13 @@ def main() -> int:
     for engine, start, wall, chars, before, running, after in rows:
         gib = " / ".join(f"{b / 2**30:.1f}" for b in (before, running, after))
         print(f"| {engine} | {start:.1f} | {wall:.1f} | {chars} | {gib} |")
-    engine, _, _, _, before, _, after = rows[-1]
-    returned = before - after <= SLACK_BYTES
-    print(f"vLLM's GPU memory returned after close: {'yes' if returned else 'NO'} ({(before - after) / 2**20:.0f} MiB)")
+    returned = True
+    for engine, _, _, _, before, _, after in rows[1:]:
+        back = before - after <= SLACK_BYTES
+        returned &= back
+        print(
+            f"{engine}: GPU memory returned after close: {'yes' if back else 'NO'} ({(before - after) / 2**20:.0f} MiB)"
+        )
     return 0 if returned else 1
 
 
