@@ -150,11 +150,11 @@ def unused_gpus_line(num_processes: int) -> str | None:
     )
 
 
-def launch_command(cfg: LoopConfig, stage: str, params: Path, summary: Path) -> list[str]:
-    """``accelerate launch`` of ``python -m codelutra_nb run STAGE`` with the values in the YAML file ``params``;
-    rank 0 writes the stage's summary (or its error) to ``summary``. Training takes the config file of
-    ``distributed``; sampling and evaluation always DDP's (a whole model per process)."""
-    engine = cfg.parallel.distributed if stage == "train" else "ddp"
+def launch_command(cfg: LoopConfig, stages: list[str], params: Path, summary: Path) -> list[str]:
+    """``accelerate launch`` of ``python -m codelutra_nb run STAGES`` with the values in the YAML file ``params``;
+    rank 0 writes the stages' summaries (or the error) to ``summary``. Training takes the config file of
+    ``distributed``; sampling and evaluation alone, DDP's (a whole model per process)."""
+    engine = _engine(cfg, stages)
     return [
         sys.executable,
         "-m",
@@ -168,7 +168,7 @@ def launch_command(cfg: LoopConfig, stage: str, params: Path, summary: Path) -> 
         "-m",
         "codelutra_nb",
         "run",
-        stage,
+        *stages,
         "--preset",
         str(params),
         "--store-checked",
@@ -183,11 +183,11 @@ def launch(cfg: LoopConfig, stage: str) -> dict:
     is a `LaunchError` with the last lines."""
     import yaml
 
-    n, engine = cfg.parallel.num_processes, cfg.parallel.distributed if stage == "train" else "ddp"
+    n, engine = cfg.parallel.num_processes, _engine(cfg, [stage])
     with tempfile.TemporaryDirectory(prefix="codelutra-launch-") as folder:
         params, summary = Path(folder) / "params.yaml", Path(folder) / "summary.json"
         params.write_text(yaml.safe_dump(cfg.to_dict()))
-        command = launch_command(cfg, stage, params, summary)
+        command = launch_command(cfg, [stage], params, summary)
         say(f"{stage}: {n} processes ({engine}), `accelerate launch --num_processes {n} -m codelutra_nb run {stage}`")
         status, tail = _run_showing(command)
         result = json.loads(summary.read_text()) if summary.exists() else {}
@@ -201,6 +201,10 @@ def launch(cfg: LoopConfig, stage: str) -> dict:
             "try distributed: fsdp; to see the stage in one process, set num_processes: 1."
         )
     return result["summaries"][0]
+
+
+def _engine(cfg: LoopConfig, stages: list[str]) -> str:
+    return cfg.parallel.distributed if "train" in stages else "ddp"
 
 
 def _run_showing(command: list[str]) -> tuple[int, str]:
