@@ -164,6 +164,8 @@ def _run(args: argparse.Namespace) -> int:
     overrides = parse_assignments(args.assignments)
     if args.iteration is not None:
         overrides["iteration"] = args.iteration
+    if parallel.group().size > 1:  # what the stages record is how many processes really share them
+        overrides["num_processes"] = parallel.group().size
     summary_out = getattr(args, "summary_out", None)
     try:
         cfg = load_config(args.preset, **overrides)
