@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -84,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--iteration", type=int, help="Iteration to run (overrides the preset).")
         if name == "run":
             sub.add_argument("stages", nargs="+", help="Stages: baseline sample verify pair train evaluate.")
+            sub.add_argument(
+                "--store-checked",
+                action="store_true",
+                help="Skip the store check (Hub token, repos): the process that started this one did it.",
+            )
+            sub.add_argument(
+                "--summary-out", metavar="FILE", help="Write the stages' summaries (or the error) to FILE as JSON."
+            )
         sub.set_defaults(func=_run)
 
     args = parser.parse_args(argv)
@@ -147,17 +156,31 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """``run`` / ``iterate``; under ``accelerate launch`` (`codelutra_nb.parallel`) in each process of the group."""
+    from . import parallel
     from .config import load_config, parse_assignments
     from .stages import run_iteration, run_stages
 
     overrides = parse_assignments(args.assignments)
     if args.iteration is not None:
         overrides["iteration"] = args.iteration
-    cfg = load_config(args.preset, **overrides)
-    if args.command == "iterate":
-        run_iteration(cfg)
-    else:
-        run_stages(cfg, args.stages)
+    if parallel.group().size > 1:  # what the stages record is how many processes really share them
+        overrides["num_processes"] = parallel.group().size
+    summary_out = getattr(args, "summary_out", None)
+    try:
+        cfg = load_config(args.preset, **overrides)
+        if args.command == "iterate":
+            summaries = run_iteration(cfg)
+        else:
+            summaries = run_stages(cfg, args.stages, check_store=not args.store_checked)
+    except CodelutraError as err:
+        if summary_out and parallel.is_main():
+            Path(summary_out).write_text(json.dumps({"error": {"type": type(err).__name__, "message": str(err)}}))
+        raise
+    finally:
+        parallel.finish()
+    if summary_out and parallel.is_main():
+        Path(summary_out).write_text(json.dumps({"summaries": summaries}, default=str))
     return 0
 
 

@@ -321,6 +321,27 @@ class EvalParams(Section):
     eval_batch_size: int = param(16, "Sequences per generate call in evaluation.", gt=0)
 
 
+@dataclass(frozen=True)
+class ParallelParams(Section):
+    """More than one GPU: the processes, one per GPU, that share the sample, train and evaluate stages."""
+
+    num_processes: int = param(
+        1,
+        "Processes, one per GPU. Above 1 the sample, train and evaluate stages run under `accelerate launch "
+        "--num_processes N`, started for you (rank 0 alone writes the store and pushes); training's global batch is "
+        "train_batch_size x grad_accum x N; samples and evaluation are those of one process. 1: one GPU, even where "
+        "several are visible.",
+        ge=1,
+        shapes=_TRAIN,
+    )
+    distributed: Literal["ddp", "fsdp", "deepspeed"] = param(
+        "ddp",
+        "How num_processes > 1 trains, by accelerate's config file in codelutra_nb/accelerate/: ddp (a whole model "
+        "per GPU), fsdp (FSDP2: the model sharded across the GPUs), deepspeed (ZeRO-3; `pip install deepspeed`). "
+        "Sampling and evaluation hold a whole model per process either way.",
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "run": RunParams,
     "model": ModelParams,
@@ -329,6 +350,7 @@ SECTIONS: dict[str, type[Section]] = {
     "verification": VerifyParams,
     "training": TrainParams,
     "evaluation": EvalParams,
+    "parallel": ParallelParams,
 }
 """Section name (the `LoopConfig` attribute) -> its parameters, in the order of the method's steps; the method's own
 section (`LoopConfig.method`) comes last."""
@@ -372,6 +394,7 @@ class LoopConfig:
     verification: VerifyParams = field(default_factory=VerifyParams)
     training: TrainParams = field(default_factory=TrainParams)
     evaluation: EvalParams = field(default_factory=EvalParams)
+    parallel: ParallelParams = field(default_factory=ParallelParams)
     method: Any = field(default_factory=_default_method)
     """The method named by ``run.method`` (a `codelutra_nb.methods.Method`, which is a section of its own)."""
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import parallel
 from .config import LoopConfig, load_config
 from .jsonl import write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
@@ -30,6 +31,9 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
     ``{"eval": summarize(records) | {"by_group": summarize_groups(records)}, "eval_by_database": summarize_by(records,
     "db_id")}`` (``by_group``: n, correct, accuracy and executable rate per group; ``eval_by_database``: the whole
     `summarize` per group, categories included), every summary with the 95% intervals of `with_intervals`.
+
+    In a group of processes (`codelutra_nb.parallel`) every process calls it: they share the generation, rank 0
+    judges, and each gets the same records and summary.
     """
     from .sampling import GenerationSettings, close, make_sampler  # torch and transformers: only when generating
 
@@ -50,7 +54,8 @@ def evaluate(cfg: LoopConfig, adapter: Path | None, *, desc: str = "evaluating")
         answers = [texts[0] for texts in sampler.generate(conversations, settings, seed=cfg.run.seed)]
     finally:
         close(sampler)  # an engine process ends here
-    verdicts = verify_candidates(tasks, [(task.task_id, a) for task, a in zip(ordered, answers)], cfg.verification)
+    judged = [(task.task_id, a) for task, a in zip(ordered, answers)]
+    verdicts = parallel.on_main(lambda: verify_candidates(tasks, judged, cfg.verification))  # once, in a group
     records = [
         {"task_id": task.task_id, "db_id": task.group, "completion": answer, **v.to_dict()}
         for task, answer, v in zip(ordered, answers, verdicts)
@@ -90,10 +95,11 @@ def evaluate_model(out: str | Path, adapter: str | Path | None = None, **params:
         "timings_s": {"evaluate": round(time.perf_counter() - started, 1)},
         "config": cfg.to_dict(),
     }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / ARTIFACTS["evaluation"], records)
-    (out / ARTIFACTS["metrics"]).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    if parallel.is_main():
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out / ARTIFACTS["evaluation"], records)
+        (out / ARTIFACTS["metrics"]).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
 
 

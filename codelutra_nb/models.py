@@ -28,6 +28,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from . import parallel
 from .config import EMBEDDED_MODEL, ModelParams
 from .errors import ModelError
 
@@ -113,7 +114,8 @@ def load_tokenizer(params: ModelParams):
 
 
 def load_base_model(params: ModelParams):
-    """The base model, in 4-bit NF4 when ``params.load_in_4bit`` (QLoRA)."""
+    """The base model, in 4-bit NF4 when ``params.load_in_4bit`` (QLoRA), whole on this process's GPU
+    (`parallel.device_map`: the GPU of its rank in a group of processes), or placed by FSDP / DeepSpeed."""
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     dtype = torch_dtype(params)
@@ -124,9 +126,11 @@ def load_base_model(params: ModelParams):
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
+            # sharded 4-bit weights must be stored in a float dtype (FSDP / ZeRO-3 flatten them with the others)
+            **({"bnb_4bit_quant_storage": dtype} if parallel.sharded() else {}),
         )
-    if torch.cuda.is_available():
-        kwargs["device_map"] = {"": 0}
+    if torch.cuda.is_available() and parallel.device_map() is not None:
+        kwargs["device_map"] = parallel.device_map()
     try:
         return AutoModelForCausalLM.from_pretrained(resolve_base_model(params), **kwargs)
     except OSError as exc:

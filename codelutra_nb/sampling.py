@@ -10,6 +10,7 @@ parameter names. `TransformersSampler` batches sequences of many questions
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -22,6 +23,7 @@ from typing import Protocol
 
 import torch
 
+from . import parallel
 from .config import ModelParams
 from .errors import ConfigError, ModelError
 from .progress import progress_bar, say
@@ -64,7 +66,12 @@ class Sampler(Protocol):
 
 
 class TransformersSampler:
-    """Generation with transformers (`decode`), sequences of several questions per batch, sorted by prompt length."""
+    """Generation with transformers (`decode`), sequences of several questions per batch, sorted by prompt length.
+
+    Each batch is seeded on its own (`batch_seed`), so its samples depend on the call's seed and the batch alone. In
+    a group of processes (`codelutra_nb.parallel`) the processes take the batches in turn and each gets every
+    completion back: the same completions as one process.
+    """
 
     def __init__(self, model, tokenizer, batch_size: int = 16, progress: bool = True, desc: str = "sampling"):
         self.model, self.tokenizer = model, tokenizer
@@ -83,23 +90,36 @@ class TransformersSampler:
         prompts = chat_prompts(tok, conversations)
         jobs = [(i, j) for i in range(len(prompts)) for j in range(settings.n)]
         order = sorted(range(len(jobs)), key=lambda k: len(prompts[jobs[k][0]]))
-        results: list[list[str]] = [[""] * settings.n for _ in prompts]
-        torch.manual_seed(seed)
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        me = parallel.group()
+        mine = range(me.rank, len(batches), me.size)  # processes take the batches in turn
         device = next(self.model.parameters()).device
-        bar = progress_bar(total=len(jobs), desc=self.desc, unit="seq", disable=not self.progress, mininterval=2.0)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        shown = self.progress and me.main
+        total = sum(len(batches[b]) for b in mine)
+        bar = progress_bar(total=total, desc=self.desc, unit="seq", disable=not shown, mininterval=2.0)
+        texts: dict[int, str] = {}
+        for number in mine:
+            batch = batches[number]
+            torch.manual_seed(batch_seed(seed, number))
             enc = tok(
                 [prompts[jobs[k][0]] for k in batch], return_tensors="pt", padding=True, add_special_tokens=False
             ).to(device)
             with torch.inference_mode():
-                texts = decode(self.model, tok, enc, settings)
-            for k, text in zip(batch, texts):
-                i, j = jobs[k]
-                results[i][j] = text
+                texts.update(zip(batch, decode(self.model, tok, enc, settings)))
             bar.update(len(batch))
         bar.close()
+        results: list[list[str]] = [[""] * settings.n for _ in prompts]
+        for part in parallel.gather(texts):
+            for k, text in part.items():
+                i, j = jobs[k]
+                results[i][j] = text
         return results
+
+
+def batch_seed(seed: int, batch: int) -> int:
+    """The seed of batch number ``batch`` of a generate call seeded ``seed`` (the same in whichever process)."""
+    digest = hashlib.blake2b(f"{seed}/{batch}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 class VLLMSampler:
@@ -133,6 +153,12 @@ class VLLMSampler:
         """The engine here, or with ``vllm_url`` the server there (`codelutra_nb.vllm_client`)."""
         from .models import load_tokenizer
 
+        if parallel.group().size > 1:
+            raise ConfigError(
+                f"sampler: vllm runs in one process (its engine has its own), not in each of {parallel.group().size}. "
+                "Run this stage without accelerate launch (num_processes does not launch it with vLLM), or set "
+                "sampler: transformers to share its batches between the processes."
+            )
         if cfg is not None and cfg.sampling.vllm_url:
             from .vllm_client import VLLMServerSampler
 
@@ -308,6 +334,10 @@ class AutoSampler:
 
     @classmethod
     def create(cls, model: ModelParams, adapter: Path | None, *, batch_size: int, desc: str, cfg=None) -> Sampler:
+        if parallel.group().size > 1:
+            if parallel.is_main():
+                say(f"{desc}: the transformers sampler runs (sampler: auto, in {parallel.group().size} processes).")
+            return TransformersSampler.create(model, adapter, batch_size=batch_size, desc=desc)
         if cfg is not None and cfg.sampling.vllm_url:
             return VLLMSampler.create(model, adapter, batch_size=batch_size, desc=desc, cfg=cfg)  # the server's
         try:
@@ -333,6 +363,19 @@ SAMPLERS: dict[str, type[Sampler]] = {
     "vllm": VLLMSampler,
 }
 """Backend name (the ``sampler`` parameter) -> its class."""
+
+
+def in_one_process(cfg) -> bool:
+    """Whether the run's sampler keeps sampling and evaluation in one process whatever ``num_processes`` says: vLLM
+    (``sampler: vllm``, or ``auto`` where vLLM is installed) runs its own engine; a backend of one's own is not known
+    to share its work. Only the transformers sampler shares its batches between processes."""
+    if cfg.sampling.sampler == "auto":
+        try:
+            vllm_python(cfg.sampling.vllm_python)
+        except ModelError:
+            return False
+        return True
+    return cfg.sampling.sampler != "transformers"
 
 
 def make_sampler(

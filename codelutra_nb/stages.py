@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import provenance
+from . import parallel, provenance
 from .best import announce_start, paired_with_best, update_best, versus
 from .config import LoopConfig
 from .errors import ConfigError, StoreError, TaskDataError
@@ -27,8 +27,9 @@ from .jsonl import read_jsonl, write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
 from .pairing import load_rows
+from .progress import say
 from .prompts import messages_for
-from .sampling import GenerationSettings, check_sampler, keep_engine, make_sampler
+from .sampling import GenerationSettings, check_sampler, in_one_process, keep_engine, make_sampler
 from .sampling import close as close_sampler
 from .store import LocalStore
 
@@ -48,16 +49,31 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     """
     t, run, sampling = cfg.run.iteration, cfg.run, cfg.sampling
     _need_training_iteration(t)
-    announce_start(history(store), t, stop_when_worse=run.stop_when_worse)
-    if provenance.check(cfg, store, "sample", t):
-        return {"stage": "sample", "records": len(read_jsonl(store.fetch(t, "samples"))), "skipped": True}
-    tasks = list(load_tasks(cfg.tasks, "train", t).values())
-    cfg.method.check(cfg, tasks)  # before any sampling: a method that cannot run on these tasks says why
-    provenance.record(cfg, store, "sample", t)
+    launched = _launched(cfg, store, "sample", t)
+    if launched is not None:
+        return launched
+
+    def skipped() -> dict | None:
+        announce_start(history(store), t, stop_when_worse=run.stop_when_worse)
+        if provenance.check(cfg, store, "sample", t):
+            return {"stage": "sample", "records": len(read_jsonl(store.fetch(t, "samples"))), "skipped": True}
+        return None
+
+    done = parallel.on_main(skipped)
+    if done is not None:
+        return done
+    with parallel.main_first():
+        tasks = list(load_tasks(cfg.tasks, "train", t).values())
+
+    def begin() -> Path | None:
+        cfg.method.check(cfg, tasks)  # before any sampling: a method that cannot run on these tasks says why
+        provenance.record(cfg, store, "sample", t)
+        return adapter_of(store, t - 1)
+
+    adapter = parallel.on_main(begin)
     with _timed(store, t, "sample"):
         if not cfg.method.uses_samples:
             tasks = []
-        adapter = adapter_of(store, t - 1)
         settings = GenerationSettings(
             sampling.num_samples,
             sampling.temperature,
@@ -67,10 +83,12 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
         )
         sampler = None
         shards = _shards(tasks, run.shard_size)
+        missing = parallel.on_main(  # rank 0 may pull a shard from the Hub
+            lambda: [i for i, s in enumerate(shards) if s and (run.force or not store.has_shard(t, "samples", i))]
+        )
         try:
-            for index, shard in enumerate(shards):
-                if not shard or (not run.force and store.has_shard(t, "samples", index)):
-                    continue
+            for index in missing:
+                shard = shards[index]
                 sampler = sampler or make_sampler(
                     sampling.sampler,
                     cfg.model,
@@ -87,14 +105,19 @@ def sample_stage(cfg: LoopConfig, store: LocalStore) -> dict:
                     for task, texts in zip(shard, outputs)
                     for j, text in enumerate(texts)
                 ]
-                with store.writing_shard(t, "samples", index) as path:
-                    write_jsonl(path, records)
+                if parallel.is_main():
+                    with store.writing_shard(t, "samples", index) as path:
+                        write_jsonl(path, records)
         finally:
             close_sampler(sampler)  # an engine process ends with the stage
-        records = store.join_shards(t, "samples", len(shards)) if tasks else []
-        with store.writing(t, "samples") as path:
-            write_jsonl(path, records)
-    return {"stage": "sample", "iteration": t, "questions": len(tasks), "samples": len(records)}
+
+        def finish() -> dict:
+            records = store.join_shards(t, "samples", len(shards)) if tasks else []
+            with store.writing(t, "samples") as path:
+                write_jsonl(path, records)
+            return {"stage": "sample", "iteration": t, "questions": len(tasks), "samples": len(records)}
+
+        return parallel.on_main(finish)
 
 
 def verify_stage(cfg: LoopConfig, store: LocalStore) -> dict:
@@ -145,36 +168,58 @@ def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
 
     t = cfg.run.iteration
     _need_training_iteration(t)
-    if provenance.check(cfg, store, "train", t):
-        return _train_summary(cfg, store, t) | {"skipped": True}
-    dataset = training_rows(store, t)
-    if len(dataset) == 0:
-        raise TaskDataError(cfg.method.empty_message(t))
-    provenance.record(cfg, store, "train", t)
+    launched = _launched(cfg, store, "train", t)
+    if launched is not None:
+        return launched
+    if parallel.on_main(lambda: provenance.check(cfg, store, "train", t)):
+        return parallel.on_main(lambda: _train_summary(cfg, store, t) | {"skipped": True})
+    plan = parallel.on_main(lambda: _plan_training(cfg, store, t))
     with _timed(store, t, "train"):
-        previous = adapter_of(store, t - 1)
-        checkpoints = store.iteration_dir(t) / CHECKPOINTS
-        if cfg.run.force:
-            shutil.rmtree(checkpoints, ignore_errors=True)  # a forced rerun must not resume the old training
-        made_from = provenance.made_from(cfg, store, "train", t)
-        resume_from = None
-        if not cfg.run.force and not any(checkpoints.glob("checkpoint-*")):
-            resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / HUB_CHECKPOINT, made_from)
-        with store.writing(t, "adapter") as path:
+        callbacks = store.trainer_callbacks(t, plan.made_from) if parallel.is_main() else []
+        with _writing_on_main(store, t, "adapter") as path:
             train_adapter(
                 cfg.model,
                 cfg.training,
                 cfg.method.make_trainer(),
-                dataset,
+                load_rows(plan.rows),
                 path,
-                previous,
-                checkpoints,
+                plan.previous,
+                plan.checkpoints,
                 seed=cfg.run.seed,
-                callbacks=store.trainer_callbacks(t, made_from),
-                resume_from=resume_from,
+                callbacks=callbacks,
+                resume_from=plan.resume_from,
             )
-        store.drop_trainer_checkpoints(t)
-    return _train_summary(cfg, store, t)
+        if parallel.is_main():
+            store.drop_trainer_checkpoints(t)
+    return parallel.on_main(lambda: _train_summary(cfg, store, t))
+
+
+@dataclass(frozen=True)
+class _TrainingPlan:
+    """What rank 0 prepares for training (the other processes read these folders once it has)."""
+
+    rows: Path
+    previous: Path | None
+    checkpoints: Path
+    resume_from: Path | None
+    made_from: dict
+
+
+def _plan_training(cfg: LoopConfig, store: LocalStore, t: int) -> _TrainingPlan:
+    """The training rows and M(t-1) fetched, provenance recorded, and where training resumes from."""
+    rows = store.fetch(t, "preferences")
+    if len(load_rows(rows)) == 0:
+        raise TaskDataError(cfg.method.empty_message(t))
+    provenance.record(cfg, store, "train", t)
+    previous = adapter_of(store, t - 1)
+    checkpoints = store.iteration_dir(t) / CHECKPOINTS
+    if cfg.run.force:
+        shutil.rmtree(checkpoints, ignore_errors=True)  # a forced rerun must not resume the old training
+    made_from = provenance.made_from(cfg, store, "train", t)
+    resume_from = None
+    if not cfg.run.force and not any(checkpoints.glob("checkpoint-*")):
+        resume_from = store.pull_trainer_checkpoint(t, store.iteration_dir(t) / HUB_CHECKPOINT, made_from)
+    return _TrainingPlan(rows, previous, checkpoints, resume_from, made_from)
 
 
 def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
@@ -185,13 +230,31 @@ def evaluate_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     last (`best.update_best`), also when the stage is skipped.
     """
     t = cfg.run.iteration
-    if provenance.check(cfg, store, "evaluate", t):
-        metrics = store.read_json(t, "metrics")
-        update_best(store, history(store))
-        return metrics | {"skipped": True}
-    provenance.record(cfg, store, "evaluate", t)
+    launched = _launched(cfg, store, "evaluate", t)
+    if launched is not None:
+        return launched
+
+    def skipped() -> dict | None:
+        if provenance.check(cfg, store, "evaluate", t):
+            metrics = store.read_json(t, "metrics")
+            update_best(store, history(store))
+            return metrics | {"skipped": True}
+        provenance.record(cfg, store, "evaluate", t)
+        return None
+
+    done = parallel.on_main(skipped)
+    if done is not None:
+        return done
     started = time.perf_counter()
-    records, summary = evaluate(cfg, adapter_of(store, t), desc=f"evaluating M({t})")
+    records, summary = evaluate(cfg, parallel.on_main(lambda: adapter_of(store, t)), desc=f"evaluating M({t})")
+    return parallel.on_main(lambda: _write_evaluation(cfg, store, t, records, summary, started))
+
+
+def _write_evaluation(
+    cfg: LoopConfig, store: LocalStore, t: int, records: list[dict], summary: dict, started: float
+) -> dict:
+    """The evaluate stage's writes: ``eval.jsonl``, ``metrics.json`` (with the comparison to the best earlier
+    iteration) and the best pointer."""
     trained = {str(task.group) for task in load_tasks(cfg.tasks, "train").values() if task.group is not None}
     unseen = summarize_unseen(records, trained)
     if unseen is not None:
@@ -287,21 +350,28 @@ STAGES: dict[str, Stage] = {
 """Every stage by name, in the order an iteration runs them (``baseline`` only when due)."""
 
 
-def run_stages(cfg: LoopConfig, stages: Sequence[str], store: LocalStore | None = None) -> list[dict]:
-    """Run the named stages in order (``baseline`` evaluates M(0)); returns their summaries."""
+def run_stages(
+    cfg: LoopConfig, stages: Sequence[str], store: LocalStore | None = None, *, check_store: bool = True
+) -> list[dict]:
+    """Run the named stages in order (``baseline`` evaluates M(0)); returns their summaries. ``check_store``: check
+    the store first (`LocalStore.preflight`); False where the process that started this one did.
+
+    In a group of processes (`codelutra_nb.parallel`) every process calls this: the sample, train and evaluate stages
+    share their work, the others run on rank 0 alone.
+    """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(f"Unknown stage(s) {unknown}; stages are {list(STAGES)}.")
     from .store import open_store
 
-    store = store or open_store(cfg)
+    store = store or open_store(cfg, check=check_store)
     chosen = [STAGES[name] for name in stages]
-    check_stages(cfg, store, chosen)
+    parallel.on_main(lambda: check_stages(cfg, store, chosen))
     summaries = []
     try:
         for index, stage in enumerate(chosen):
             keep_engine(keeps_engine(cfg, chosen, index))
-            summaries.append({"stage": stage.name} | stage.run(cfg, store))
+            summaries.append({"stage": stage.name} | _run_stage(stage, cfg, store))
     finally:
         keep_engine(False)
     return summaries
@@ -315,6 +385,12 @@ def keeps_engine(cfg: LoopConfig, stages: Sequence[Stage], index: int) -> bool:
         return False
     served = stages[index].serves(cfg)
     return served is not None and served == stages[index + 1].serves(cfg)
+
+
+def _run_stage(stage: Stage, cfg: LoopConfig, store: LocalStore) -> dict:
+    if stage.step in parallel.LAUNCHED_STAGES:
+        return stage.run(cfg, store)
+    return parallel.on_main(lambda: stage.run(cfg, store))
 
 
 def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) -> None:
@@ -351,8 +427,9 @@ def run_iteration(cfg: LoopConfig) -> list[dict]:
     from .store import open_store
 
     store = open_store(cfg)
-    summaries = run_stages(cfg, [s.name for s in iteration_stages(cfg, store)], store)
-    store.flush()
+    names = parallel.on_main(lambda: [s.name for s in iteration_stages(cfg, store)])
+    summaries = run_stages(cfg, names, store)
+    parallel.on_main(store.flush)
     return summaries
 
 
@@ -381,4 +458,36 @@ def _shard_seed(cfg: LoopConfig, index: int) -> int:
 def _timed(store: LocalStore, t: int, stage: str) -> Iterator[None]:
     started = time.perf_counter()
     yield
-    store.record_time(t, stage, time.perf_counter() - started)
+    if parallel.is_main():
+        store.record_time(t, stage, time.perf_counter() - started)
+
+
+@contextmanager
+def _writing_on_main(store: LocalStore, t: int, artifact: str) -> Iterator[Path | None]:
+    """`LocalStore.writing` on rank 0; None in the other processes of a group (they write nothing)."""
+    if not parallel.is_main():
+        yield None
+        return
+    with store.writing(t, artifact) as path:
+        yield path
+
+
+def _launched(cfg: LoopConfig, store: LocalStore, stage: str, t: int) -> dict | None:
+    """With ``num_processes`` > 1, ``stage`` run in that many processes (`parallel.launch`), its summary; None where
+    this process runs it: one process asked for, a group already, a vLLM sampler (one process; said), or its output
+    is there, made with these values (the stage skips it here)."""
+    if not parallel.launches(cfg, stage) or provenance.check(cfg, store, stage, t):
+        if parallel.group().size == 1:
+            line = parallel.unused_gpus_line(cfg.parallel.num_processes)
+            if line is not None:
+                say(line)
+        return None
+    if stage != "train" and in_one_process(cfg):
+        say(
+            f"{stage}: one process (sampler {cfg.sampling.sampler}: vLLM runs its own engine); num_processes: "
+            f"{cfg.parallel.num_processes} applies to training."
+        )
+        return None
+    summary = parallel.launch(cfg, stage)
+    store.refresh()  # rank 0 of the group wrote and pushed: what this store knew of the Hub is old
+    return summary

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import layout
+from . import layout, parallel
 from .errors import StoreError
 from .jsonl import read_jsonl
 
@@ -28,9 +28,12 @@ def open_store(cfg: LoopConfig, *, check: bool = True) -> LocalStore:
     """The store ``cfg`` asks for: a `HubStore` when a Hub repo is set, else a `LocalStore` in ``store_dir``.
 
     With ``check``, `LocalStore.preflight` runs first (Hub token, network, repos), before any long work;
-    a chain of stage notebooks checks once and passes ``check=False`` to each stage.
+    a chain of stage notebooks checks once and passes ``check=False`` to each stage. In a group of processes
+    (`codelutra_nb.parallel`) rank 0 alone writes and pushes: the others get a `LocalStore` of the folder it fills.
     """
     run = cfg.run
+    if not parallel.is_main():
+        return LocalStore(run.store_dir)
     if run.hub_model_repo or run.hub_dataset_repo:
         from .hub import HubStore
 
@@ -188,6 +191,9 @@ class LocalStore:
                             f"and {current.name}; delete one of them."
                         )
                     legacy.rename(current)
+
+    def refresh(self) -> None:
+        """Forget what is known of a remote copy (another process wrote the store); nothing locally."""
 
     def flush(self, wait_minutes: float | None = None) -> list[tuple[int, str]]:
         """Push what waits to be published (remote stores batch small artifacts, and wait out a rate limit up to

@@ -20,9 +20,10 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
+from . import parallel
 from .config import ModelParams, TrainParams
 from .layout import TRAINING_LOG
-from .progress import terminal_bar
+from .progress import say, terminal_bar
 from .prompt_sharing import share_pair_prompts
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ logger = logging.getLogger(__name__)
 class TrainResult:
     """What training left: the adapter folder and the Trainer's log (losses, rewards per step)."""
 
-    adapter_dir: Path
+    adapter_dir: Path | None
+    """None in a process other than rank 0 of a group (it saves nothing)."""
     log_history: list[dict]
 
 
@@ -54,8 +56,10 @@ def lora_config(training: TrainParams):
 def common_trainer_args(
     model: ModelParams, training: TrainParams, output_dir: Path, n_rows: int, *, seed: int
 ) -> dict[str, Any]:
-    """Trainer arguments every method shares: optimiser, checkpoints, precision."""
-    steps_per_epoch = max(1, -(-n_rows // (training.train_batch_size * training.grad_accum)))
+    """Trainer arguments every method shares: optimiser, checkpoints (about four per epoch, whatever the number of
+    processes), precision."""
+    global_batch = training.train_batch_size * training.grad_accum * parallel.group().size
+    steps_per_epoch = max(1, -(-n_rows // global_batch))
     return dict(
         output_dir=str(output_dir),
         learning_rate=training.learning_rate,
@@ -71,6 +75,7 @@ def common_trainer_args(
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=False,
+        ddp_find_unused_parameters=False,  # LoRA: every trainable weight takes part in each step
         **_dtype_flags(model),
         # always passed: TRL defaults it to True (transformers 5 calls it activation_checkpointing)
         activation_checkpointing=training.gradient_checkpointing,
@@ -82,7 +87,7 @@ def train_adapter(
     training: TrainParams,
     trainer_kind: Trainer,
     dataset: Dataset,
-    output_dir: Path,
+    output_dir: Path | None,
     previous_adapter: Path | None,
     checkpoint_dir: Path,
     *,
@@ -93,7 +98,9 @@ def train_adapter(
     """Train M(t) from M(t-1) = base + ``previous_adapter`` with ``trainer_kind``; save the adapter to ``output_dir``.
 
     Checkpoints go to ``checkpoint_dir`` (``callbacks`` may publish them: `CheckpointPusher`); a rerun after a crash
-    resumes from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub).
+    resumes from the last one there, or from ``resume_from`` (a checkpoint pulled from the Hub). In a group of
+    processes (`codelutra_nb.parallel`) every process calls this, and only rank 0 gives an ``output_dir``; the others
+    give None and save nothing.
     """
     from peft import (
         PeftModel,
@@ -122,6 +129,7 @@ def train_adapter(
     train_rows = dataset.select_columns(list(trainer_kind.columns))
     common = common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed)
     args = trainer_kind.config(training, common, train_rows)
+    one_gpu_per_process(args)
     trainer = _without_peft_card(trainer_kind.trainer_class())(
         model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
     )
@@ -135,11 +143,27 @@ def train_adapter(
         trainer.train(resume_from_checkpoint=True)
     else:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(str(output_dir), selected_adapters=["default"])
+    weights = trainer.accelerator.get_state_dict(trainer.model_wrapped)  # every process: FSDP / ZeRO-3 gather it
     history = trainer.state.log_history
-    (output_dir / TRAINING_LOG).write_text(json.dumps(history, indent=1))
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(str(output_dir), selected_adapters=["default"], state_dict=weights)
+        (output_dir / TRAINING_LOG).write_text(json.dumps(history, indent=1))
     return TrainResult(output_dir, history)
+
+
+def one_gpu_per_process(args) -> None:
+    """Keep a process that sees several GPUs on one: the Trainer would wrap the model in ``DataParallel`` (which
+    `codelutra_nb.prompt_sharing` is not written for) and multiply the batch by the GPUs it sees, which for a 4-bit
+    model (never wrapped) lands all of it on GPU 0. Says how to use them all (``num_processes``)."""
+    visible = args.n_gpu
+    if visible > 1:
+        args._n_gpu = 1  # what the Trainer reads for DataParallel and for the batch size (transformers sets it so too)
+        say(
+            f"Training on one of the {visible} GPUs this process sees (cuda:0, {args.per_device_train_batch_size} "
+            f"rows a step), not DataParallel: num_processes: {visible} trains on all of them (accelerate launch, "
+            "started for you)."
+        )
 
 
 class _TerminalProgress(TrainerCallback):

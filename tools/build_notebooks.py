@@ -96,7 +96,9 @@ ITERATE = new_notebook(
         new_markdown_cell(
             "# One CodeLutra iteration\n\nRuns the stage notebooks in order with papermill: sample → verify → pair → train → "
             "evaluate (iteration 1 first evaluates the base model as iteration 0). A stage whose output exists is skipped, so "
-            "`papermill notebooks/iterate.ipynb out.ipynb -p iteration 2` continues where the last run stopped."
+            "`papermill notebooks/iterate.ipynb out.ipynb -p iteration 2` continues where the last run stopped. On a machine "
+            'with several GPUs (Kaggle\'s 2xT4), `params = {"num_processes": 2}` samples, trains and evaluates on all '
+            "of them (`accelerate launch`, started for you); with one process the stages say how many GPUs sit idle."
         ),
         new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
         new_code_cell(
