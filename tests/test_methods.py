@@ -124,9 +124,41 @@ def test_sft_rows_come_from_gold_or_from_correct_samples_only(tiny_cfg):
     verdicts = [{"task_id": "1", "completion": fence(GOOD_ADD), "category": "correct"},
                 {"task_id": "1", "completion": fence(BAD_ADD), "category": "wrong_answer"},
                 {"task_id": "2", "completion": fence(BROKEN), "category": "syntax_error"}]  # fmt: skip
-    own = tiny_cfg.replace(method="sft_self").method.build_rows(tasks, verdicts, tiny_cfg, None)
+    skip = tiny_cfg.replace(method="sft_self", no_correct="skip")
+    own = skip.method.build_rows(tasks, verdicts, skip, None)
     assert own.dataset["completion"] == [[{"role": "assistant", "content": fence(GOOD_ADD)}]]
-    assert own.stats == {"tasks": 2, "tasks_with_correct": 1, "degenerate": 0, "rows": 1}
+    assert own.stats == {"tasks": 2, "tasks_with_correct": 1, "gold_tasks": 0, "degenerate": 0, "rows": 1}
+    # no_correct: gold, as CodeLutra's: the question with no correct sample learns its gold, so sft_self and
+    # codelutra differ only in the failures
+    fallback = tiny_cfg.replace(method="sft_self", no_correct="gold")
+    own = fallback.method.build_rows(tasks, verdicts, fallback, None)
+    assert own.dataset["completion"] == [[{"role": "assistant", "content": fence(GOOD_ADD)}],
+                                         [{"role": "assistant", "content": fence(REV.reference)}]]  # fmt: skip
+    assert own.stats["gold_tasks"] == 1
+    lutra = tiny_cfg.replace(method="codelutra", no_correct="gold").method.build_rows(tasks, verdicts, tiny_cfg, None)
+    assert {c[0]["content"] for c in own.dataset["completion"]} == {c[0]["content"] for c in lutra.dataset["chosen"]}
+
+
+def test_sft_gold_sees_each_gold_once_per_iteration(tiny_cfg, tmp_path):
+    from codelutra_nb.kinds import load_tasks
+
+    cfg = tiny_cfg.replace(method="sft_gold", train_per_iteration=2, epochs=3)  # 4 training questions, 2 a slice
+    seen = []
+    for t in (1, 2):
+        at_t = cfg.replace(iteration=t)
+        tasks = load_tasks(at_t.tasks, "train", t)
+        at_t.method.check(at_t, list(tasks.values()))
+        rows = at_t.method.build_rows(tasks, [], at_t, None).dataset
+        assert sorted(rows["task_id"]) == sorted(tasks) and len(set(rows["task_id"])) == len(rows) == 2
+        seen.append(set(rows["task_id"]))
+    assert not seen[0] & seen[1]  # iteration 2 learns the gold of its own slice, not iteration 1's again
+    common = {"output_dir": str(tmp_path), "report_to": "none", "use_cpu": True, "num_train_epochs": 3}
+    trainer = cfg.method.make_trainer()
+    assert trainer.config(cfg.training, common, Dataset.from_dict({})).num_train_epochs == 1  # once, not 3 times
+    assert "epochs" in trainer.ignores and "epochs" not in cfg.replace(method="sft_self").method.make_trainer().ignores
+    whole = tiny_cfg.replace(method="sft_gold", iteration=2)
+    with pytest.raises(ConfigError, match=r"'sft_gold' at iteration 2 would train on the same gold as iteration 1"):
+        whole.method.check(whole, list(load_tasks(whole.tasks, "train", 2).values()))
 
 
 def plum_generator(monkeypatch, answers: dict[str, list[str]], asked: list | None = None) -> None:
