@@ -9,8 +9,9 @@ train stage stops before training when most rows would be dropped (`TooLong.chec
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import TaskDataError
 
@@ -29,10 +30,15 @@ def prompt_tokens(rows: Dataset, model: ModelParams) -> list[int]:
     """The tokens of each row's prompt, as TRL's trainers count them with the base model's tokenizer."""
     from .models import load_tokenizer
 
-    tokenizer = load_tokenizer(model)
+    return count_tokens(rows["prompt"], load_tokenizer(model))
+
+
+def count_tokens(prompts: Sequence[list[dict[str, str]]], tokenizer: Any) -> list[int]:
+    """The tokens of each conversation with ``tokenizer``'s chat template and its generation prompt (as TRL's
+    trainers tokenize a prompt); a conversation met before is counted once."""
     counted: dict[str, int] = {}
     lengths = []
-    for prompt in rows["prompt"]:
+    for prompt in prompts:
         key = json.dumps(prompt)
         if key not in counted:
             ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)
