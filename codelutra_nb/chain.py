@@ -26,9 +26,8 @@ from .errors import StoreError
 from .evaluation import summarize
 from .jsonl import read_jsonl
 from .kernels import StageKernel
-from .layout import PAIRING_STATS
 from .progress import say
-from .stages import check_stages, iteration_stages, keeps_engine, training_log
+from .stages import check_stages, iteration_stages, keeps_engine, pairing_line, training_log
 from .store import LocalStore, open_store
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -118,11 +117,6 @@ def _verified(cfg: LoopConfig, store: LocalStore, t: int) -> str:
     return f"{s['n']} samples, {s['accuracy']:.1%} correct, {s['executable_rate']:.1%} executable"
 
 
-def _paired(cfg: LoopConfig, store: LocalStore, t: int) -> str:
-    stats = json.loads((store.fetch(t, "preferences") / PAIRING_STATS).read_text())
-    return cfg.method.rows_line(t, stats.get("rows", stats.get("pairs")))  # before 0.2: pairs
-
-
 def _trained(cfg: LoopConfig, store: LocalStore, t: int) -> str:
     return cfg.method.training_line(t, training_log(store, t))
 
@@ -140,7 +134,7 @@ _OUTCOMES: dict[str, Callable[[LoopConfig, LocalStore, int], str]] = {
     "baseline": _evaluated,
     "sample": _sampled,
     "verify": _verified,
-    "pair": _paired,
+    "pair": pairing_line,
     "train": _trained,
     "evaluate": _evaluated,
 }

@@ -19,9 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="Execute candidates and add 'category' and 'correct' to each line.")
     verify.add_argument("--kind", choices=sorted(KINDS), required=True)
     verify.add_argument(
-        "--tasks", required=True, help="Task file (Spider JSON/JSONL; MBPP, HumanEval or DS-1000 layout)."
+        "--tasks", required=True, help="Task file (Spider or BIRD JSON/JSONL; MBPP, HumanEval or DS-1000 layout)."
     )
-    verify.add_argument("--db-dir", help="SQL: folder holding <db_id>/<db_id>.sqlite (default: <tasks dir>/database).")
+    verify.add_argument(
+        "--db-dir",
+        help="SQL: folder holding <db_id>/<db_id>.sqlite (default: database or <stem>_databases beside the tasks).",
+    )
     verify.add_argument("--candidates", required=True, help="JSONL of {task_id, completion, ...}.")
     verify.add_argument(
         "--out", required=True, help="JSONL written with each candidate line plus category and correct."
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         "--tasks", required=True, help="Held-out tasks: a bundled set (demo-sql/eval) or a task file."
     )
     evaluate.add_argument(
-        "--db-dir", help="SQL: folder holding <db_id>/<db_id>.sqlite (default: <tasks dir>/database)."
+        "--db-dir",
+        help="SQL: folder holding <db_id>/<db_id>.sqlite (default: database or <stem>_databases beside the tasks).",
     )
     evaluate.add_argument("--out", required=True, help="Folder written with metrics.json and eval.jsonl.")
     evaluate.add_argument(

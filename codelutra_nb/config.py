@@ -194,8 +194,8 @@ class TaskParams(Section):
     )
     db_dir: str | None = param(
         None,
-        "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database folder); null: "
-        "the database folder next to the task file.",
+        "SQL: folder holding <db_id>/<db_id>.sqlite (Spider's database, BIRD's dev_databases); null: the one next "
+        "to the task file (database, or <file stem>_databases as BIRD ships them).",
         shapes=_TRAIN_SET,
     )
     train_ids: str | None = param(

@@ -53,6 +53,15 @@ def pair_task(
     return list(zip(draw(correct), draw(failed)))
 
 
+def balanced_pairs(
+    correct: Sequence[Candidate], failed: Sequence[Candidate], rng: random.Random
+) -> list[tuple[Candidate, Candidate]]:
+    """min(#correct, #failed) (chosen, rejected) pairs, each side drawn without replacement: no answer is used twice
+    (PLUM's balanced pairs, against `pair_task`'s K pairs with replacement)."""
+    n = min(len(correct), len(failed))
+    return list(zip(rng.sample(list(correct), n), rng.sample(list(failed), n)))
+
+
 def by_task(samples: Sequence[dict]) -> dict[str, list[dict]]:
     """Verified samples grouped by task id, in natural task order (``2`` before ``10``)."""
     groups: dict[str, list[dict]] = {}

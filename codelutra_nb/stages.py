@@ -26,6 +26,7 @@ from .evaluation import evaluate, plot_history, summarize, summarize_unseen
 from .jsonl import read_jsonl, write_jsonl
 from .kinds import get_kind, load_tasks, verify_candidates
 from .layout import CHECKPOINTS, HUB_CHECKPOINT, PAIRING_STATS, PROGRESS_PLOT, TRAINING_LOG
+from .lengths import PROMPT_TOKENS, prompt_tokens, too_long
 from .pairing import load_rows
 from .progress import say
 from .prompts import messages_for
@@ -148,18 +149,23 @@ def pair_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     t = cfg.run.iteration
     _need_training_iteration(t)
     if provenance.check(cfg, store, "pair", t):
-        return _pairing_stats(store, t) | {"skipped": True}
+        lengths = too_long(training_rows(store, t), cfg.training.max_length)
+        return _pairing_stats(store, t) | {"too_long": lengths.too_long, "skipped": True}
     provenance.record(cfg, store, "pair", t)
     with _timed(store, t, "pair"):
         tasks = load_tasks(cfg.tasks, "train", t)
         rows = cfg.method.build_rows(tasks, read_jsonl(store.fetch(t, "verdicts")), cfg, adapter_of(store, t - 1))
-        stats = {"stage": "pair", "iteration": t, **rows.stats, "rows": len(rows.dataset)}
+        dataset = rows.dataset.add_column(
+            PROMPT_TOKENS, prompt_tokens(rows.dataset, cfg.model) if len(rows.dataset) else []
+        )
+        stats = {"stage": "pair", "iteration": t, **rows.stats, "rows": len(dataset)}
+        stats["longest_prompt"] = max(dataset[PROMPT_TOKENS], default=0)
         with store.writing(t, "preferences") as path:
-            rows.dataset.save_to_disk(str(path))
+            dataset.save_to_disk(str(path))
             (path / PAIRING_STATS).write_text(json.dumps(stats, indent=2))
             for name, records in rows.extras.items():
                 write_jsonl(path / name, records)
-    return stats
+    return stats | {"too_long": too_long(dataset, cfg.training.max_length).too_long}
 
 
 def train_stage(cfg: LoopConfig, store: LocalStore) -> dict:
@@ -208,8 +214,10 @@ class _TrainingPlan:
 def _plan_training(cfg: LoopConfig, store: LocalStore, t: int) -> _TrainingPlan:
     """The training rows and M(t-1) fetched, provenance recorded, and where training resumes from."""
     rows = store.fetch(t, "preferences")
-    if len(load_rows(rows)) == 0:
+    dataset = load_rows(rows)
+    if len(dataset) == 0:
         raise TaskDataError(cfg.method.empty_message(t))
+    too_long(dataset, cfg.training.max_length).check(t)  # before TRL drops most rows without a word
     provenance.record(cfg, store, "train", t)
     previous = adapter_of(store, t - 1)
     checkpoints = store.iteration_dir(t) / CHECKPOINTS
@@ -283,6 +291,15 @@ def _write_evaluation(
 def baseline_stage(cfg: LoopConfig, store: LocalStore) -> dict:
     """Stage 5 for the base model M(0), recorded as iteration 0."""
     return evaluate_stage(cfg.replace(iteration=0), store)
+
+
+def pairing_line(cfg: LoopConfig, store: LocalStore, t: int) -> str:
+    """What iteration t's pairing made, in one line (the method's `rows_line`), with how many rows TRL will drop for
+    a prompt of ``max_length`` tokens or more."""
+    stats = _pairing_stats(store, t)
+    line = cfg.method.rows_line(t, stats.get("rows", stats.get("pairs")))  # before 0.2: pairs
+    lengths = too_long(training_rows(store, t), cfg.training.max_length)
+    return f"{line}; {lengths.line()}" if lengths.too_long else line
 
 
 def training_rows(store: LocalStore, t: int):

@@ -6,7 +6,8 @@ It recognises the question in each conversation (the bundled MBPP's problems) an
 - a training question, K samples: the gold program, then a wrong one (returns None), then one that does not compile,
   round and round;
 - PLUM's request for a solution and tests: the gold program and the question's own asserts;
-- DSTC's request for one assert: the question's asserts in turn;
+- DSTC's request for code and tests in one answer: the gold program, then the question's asserts from the n-th on
+  (each answer a different suite);
 - a held-out question (one sample): the gold program for every other question, a wrong one for the rest.
 
 The model itself still trains: only what it would write is scripted.
@@ -58,8 +59,8 @@ class ScriptedSampler:
         asked = conversation[-1]["content"]
         asserts = [line for line in task.tests.splitlines() if line.startswith("assert")]
         wrong = _fence(f"def {entry_point(task)}(*args, **kwargs):\n    return None")
-        if "Write one assert statement" in asked:  # DSTC's test writer
-            return asserts[j % len(asserts)]
+        if "several assert statements" in asked:  # DSTC's code and tests
+            return f"{_fence(task.reference)}\n{_fence(chr(10).join(asserts[j % len(asserts) :]))}"
         if "write five assert statements" in asked:  # PLUM's solution and tests
             return f"It follows the problem.\n{_fence(task.reference)}\n{_fence(chr(10).join(asserts))}"
         if n == 1:  # a held-out answer

@@ -95,3 +95,48 @@ def test_replace_validates():
     assert cfg.replace(iteration=0).run.iteration == 0
     with pytest.raises(ConfigError):
         cfg.replace(iteration=-1)
+
+
+PAPER_PRESETS = {
+    "spider_paper": {"num_samples": 10, "beta": 0.1, "sft_weight": 1.0, "lora_r": 8, "max_length": 2048},
+    "bird": {"num_samples": 10, "beta": 0.1, "sft_weight": 1.0, "lora_r": 8, "max_length": 2048},
+    "ds1000": {"num_samples": 10, "beta": 0.5, "sft_weight": 0.5, "lora_r": 8, "max_length": 2048},
+    "plum_mbpp": {"method": "plum", "num_samples": 20, "trainer": "kto", "test_attempts": 3, "negatives": "runnable"},
+    "dstc_mbpp": {"method": "dstc", "trainer": "dpo", "eval_greedy": True},
+}
+"""The papers' setups (docs/methods.md): each preset's values that its paper fixes."""
+
+
+@pytest.mark.parametrize("preset", sorted(PAPER_PRESETS))
+def test_each_paper_preset_has_its_papers_settings_and_passes_the_params_command(preset, capsys):
+    from codelutra_nb import cli
+
+    cfg = load_config(preset)
+    values = cfg.to_dict()
+    assert {key: values[key] for key in PAPER_PRESETS[preset]} == PAPER_PRESETS[preset]
+    if cfg.run.method == "codelutra":
+        assert cfg.training.train_batch_size * cfg.training.grad_accum == 16  # the paper's effective batch
+    assert cli.main(["params", "--preset", preset]) == 0
+    assert f"(preset {preset};" in capsys.readouterr().out
+    lines = (PARAMS_DIR / f"{preset}.yaml").read_text().splitlines()
+    header = " ".join(line for line in lines[: next(i for i, line in enumerate(lines) if not line.startswith("#"))])
+    assert "arXiv" in header and "What differs" in header and "docs/methods.md" in header
+
+
+def test_the_ds1000_preset_splits_the_1000_problems_in_two_halves():
+    from types import SimpleNamespace
+
+    from codelutra_nb.kinds.selection import select_ids
+
+    cfg = load_config("ds1000")
+    problems = [SimpleNamespace(task_id=str(i)) for i in range(1000)]
+    train, held_out = (
+        {t.task_id for t in select_ids(problems, ids)} for ids in (cfg.tasks.train_ids, cfg.tasks.eval_ids)
+    )
+    assert len(train) == len(held_out) == 500 and not train & held_out
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+def test_no_preset_points_at_the_shared_folder(preset):
+    values = load_config(preset).to_dict()
+    assert not [k for k, v in values.items() if isinstance(v, str) and "shared" in v.split("/")], preset

@@ -124,50 +124,161 @@ def test_sft_rows_come_from_gold_or_from_correct_samples_only(tiny_cfg):
     verdicts = [{"task_id": "1", "completion": fence(GOOD_ADD), "category": "correct"},
                 {"task_id": "1", "completion": fence(BAD_ADD), "category": "wrong_answer"},
                 {"task_id": "2", "completion": fence(BROKEN), "category": "syntax_error"}]  # fmt: skip
-    own = tiny_cfg.replace(method="sft_self").method.build_rows(tasks, verdicts, tiny_cfg, None)
+    skip = tiny_cfg.replace(method="sft_self", no_correct="skip")
+    own = skip.method.build_rows(tasks, verdicts, skip, None)
     assert own.dataset["completion"] == [[{"role": "assistant", "content": fence(GOOD_ADD)}]]
-    assert own.stats == {"tasks": 2, "tasks_with_correct": 1, "degenerate": 0, "rows": 1}
+    assert own.stats == {"tasks": 2, "tasks_with_correct": 1, "gold_tasks": 0, "degenerate": 0, "rows": 1}
+    # no_correct: gold, as CodeLutra's: the question with no correct sample learns its gold, so sft_self and
+    # codelutra differ only in the failures
+    fallback = tiny_cfg.replace(method="sft_self", no_correct="gold")
+    own = fallback.method.build_rows(tasks, verdicts, fallback, None)
+    assert own.dataset["completion"] == [[{"role": "assistant", "content": fence(GOOD_ADD)}],
+                                         [{"role": "assistant", "content": fence(REV.reference)}]]  # fmt: skip
+    assert own.stats["gold_tasks"] == 1
+    lutra = tiny_cfg.replace(method="codelutra", no_correct="gold").method.build_rows(tasks, verdicts, tiny_cfg, None)
+    assert {c[0]["content"] for c in own.dataset["completion"]} == {c[0]["content"] for c in lutra.dataset["chosen"]}
 
 
-def plum_generator(monkeypatch, answers: dict[str, str]) -> None:
-    """The generator answers each question's PLUM prompt with ``answers[question]``."""
+def test_sft_gold_sees_each_gold_once_per_iteration(tiny_cfg, tmp_path):
+    from codelutra_nb.kinds import load_tasks
 
-    def fake(conversations, cfg, policy, test_generator, n, desc):
-        return [[next(a for q, a in answers.items() if q in c[-1]["content"])] * n for c in conversations]
+    cfg = tiny_cfg.replace(method="sft_gold", train_per_iteration=2, epochs=3)  # 4 training questions, 2 a slice
+    seen = []
+    for t in (1, 2):
+        at_t = cfg.replace(iteration=t)
+        tasks = load_tasks(at_t.tasks, "train", t)
+        at_t.method.check(at_t, list(tasks.values()))
+        rows = at_t.method.build_rows(tasks, [], at_t, None).dataset
+        assert sorted(rows["task_id"]) == sorted(tasks) and len(set(rows["task_id"])) == len(rows) == 2
+        seen.append(set(rows["task_id"]))
+    assert not seen[0] & seen[1]  # iteration 2 learns the gold of its own slice, not iteration 1's again
+    common = {"output_dir": str(tmp_path), "report_to": "none", "use_cpu": True, "num_train_epochs": 3}
+    trainer = cfg.method.make_trainer()
+    assert trainer.config(cfg.training, common, Dataset.from_dict({})).num_train_epochs == 1  # once, not 3 times
+    assert "epochs" in trainer.ignores and "epochs" not in cfg.replace(method="sft_self").method.make_trainer().ignores
+    whole = tiny_cfg.replace(method="sft_gold", iteration=2)
+    with pytest.raises(ConfigError, match=r"'sft_gold' at iteration 2 would train on the same gold as iteration 1"):
+        whole.method.check(whole, list(load_tasks(whole.tasks, "train", 2).values()))
+
+
+def plum_generator(monkeypatch, answers: dict[str, list[str]], asked: list | None = None) -> None:
+    """The generator answers each question's PLUM prompt with ``answers[question]``, one text per attempt (the last
+    repeated when more are asked); ``asked`` collects how it was called (n, temperature, max_new_tokens)."""
+
+    def fake(conversations, cfg, policy, test_generator, n, desc, *, temperature, max_new_tokens):
+        if asked is not None:
+            asked.append((n, temperature, max_new_tokens))
+        texts = [next(a for q, a in answers.items() if q in c[-1]["content"]) for c in conversations]
+        return [[t[min(i, len(t) - 1)] for i in range(n)] for t in texts]
 
     monkeypatch.setattr(plum_module, "generate", fake)
 
 
-def test_plum_keeps_tests_its_reference_passes_and_labels_samples_by_them(tiny_cfg, monkeypatch):
+def suite(solution: str, *asserts: str) -> str:
+    """A PLUM answer: analysis, the solution, then its asserts."""
+    return "It adds.\n" + fence(solution) + "\n" + fence("\n".join(asserts))
+
+
+def test_plum_keeps_a_generated_suite_only_when_its_own_solution_passes_all_of_it(tiny_cfg, monkeypatch):
+    asked: list = []
     plum_generator(monkeypatch, {
-        "Add two": fence(GOOD_ADD) + fence("assert add(1, 2) == 3\nassert add(2, 2) == 5\nassert add(0, 0) == 0"),
-        "Reverse": fence("def rev(s):\n    return s") + "\n" + fence("assert rev('ab') == 'ba'"),  # reference fails
-    })  # fmt: skip
+        "Add two": [suite(GOOD_ADD, "assert add(1, 2) == 3", "assert add(0, 0) == 0"),
+                    suite(GOOD_ADD, "assert add(2, 2) == 4", "assert add(2, 2) == 5"),  # one wrong assert: all dropped
+                    suite(GOOD_ADD, "assert add(1, 2) == 3", "assert add(5, 5) == 10")],
+        "Reverse": [suite("def rev(s):\n    return s", "assert rev('ab') == 'ba'")],  # its solution fails its suite
+    }, asked)  # fmt: skip
     tasks = {"1": ADD, "2": REV}
-    verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("1", BROKEN), sample("2", "def rev(s): return s")]
-    plum = tiny_cfg.replace(method="plum")
+    verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("2", "def rev(s): return s")]
+    plum = tiny_cfg.replace(method="plum", test_temperature=0.6, test_max_new_tokens=400)
+    assert plum.method.test_attempts == 3
     rows = plum.method.build_rows(tasks, verdicts, plum, None)
+    assert asked == [(3, 0.6, 400)]  # 3 answers per question, at test generation's own temperature and length
     written = {r["task_id"]: r for r in rows.extras[GENERATED_TESTS]}
-    assert written["1"]["kept"] == ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]  # 2 + 2 == 5 dropped
-    assert written["2"]["kept"] == []  # its reference fails its only test: question dropped
-    assert rows.stats["tasks_with_tests"] == 1 and rows.stats["kept_tests"] == 2
+    assert [s["kept"] for s in written["1"]["suites"]] == [True, False, True]
+    assert written["1"]["kept"] == ["assert add(1, 2) == 3", "assert add(0, 0) == 0", "assert add(5, 5) == 10"]
+    assert "assert add(2, 2) == 4" not in written["1"]["kept"]  # right, but its suite was dropped whole
+    assert written["2"]["kept"] == [] and len(written["2"]["suites"]) == 3  # every suite dropped: question dropped
+    assert rows.stats["generated_suites"] == 6 and rows.stats["kept_suites"] == 2
+    assert rows.stats["tasks_with_tests"] == 1 and rows.stats["kept_tests"] == 3
     labels = {r["completion"][0]["content"]: r["label"] for r in rows.dataset}
-    assert labels == {fence(GOOD_ADD): True, fence(BAD_ADD): False}  # negatives: runnable drops the syntax error
-    everything = plum.replace(negatives="all").method.build_rows(tasks, verdicts, plum, None)
-    assert sorted(everything.dataset["label"]) == [False, False, True]
-    paired = plum.replace(trainer="dpo").method.build_rows(tasks, verdicts, plum, None).dataset
-    assert set(paired.column_names) >= {"prompt", "chosen", "rejected"} and len(paired) == tiny_cfg.sampling.num_samples
-    assert {r[0]["content"] for r in paired["chosen"]} == {fence(GOOD_ADD)}
+    assert labels == {fence(GOOD_ADD): True, fence(BAD_ADD): False}
+
+
+RAISES = "def add(a, b):\n    raise ValueError(a)"  # a runtime error on every test: the program does not run
+PARTLY_RAISES = "def add(a, b):\n    if a == 0:\n        raise ValueError(a)\n    return a - b"  # wrong, or raises
+LOOPS = "def add(a, b):\n    while True:\n        pass"  # a timeout on every test
+
+
+@pytest.mark.parametrize(
+    "negatives, undesirable",
+    [
+        ("runnable", {BAD_ADD, PARTLY_RAISES}),  # ran: wrong answers, and an exception on some inputs only
+        ("failing", {BAD_ADD}),  # wrong answers only
+        ("all", {BAD_ADD, PARTLY_RAISES, RAISES, LOOPS, BROKEN}),
+    ],
+)
+def test_plum_negatives_drop_samples_that_do_not_run(tiny_cfg, monkeypatch, negatives, undesirable):
+    plum_generator(monkeypatch, {"Add two": [suite(GOOD_ADD, "assert add(1, 2) == 3", "assert add(0, 0) == 0")]})
+    codes = [GOOD_ADD, BAD_ADD, PARTLY_RAISES, RAISES, LOOPS, BROKEN]
+    plum = tiny_cfg.replace(method="plum", negatives=negatives, exec_timeout_s=0.5)
+    rows = plum.method.build_rows({"1": ADD}, [sample("1", code) for code in codes], plum, None)
+    labels = {r["completion"][0]["content"]: r["label"] for r in rows.dataset}
+    assert labels == {fence(GOOD_ADD): True} | {fence(code.strip()): False for code in undesirable}
+    assert rows.stats["not_negatives"] == len(codes) - 1 - len(undesirable)
+
+
+def test_plum_dpo_pairs_are_min_of_both_sides_per_question_without_replacement(tiny_cfg, monkeypatch):
+    plum_generator(monkeypatch, {
+        "Add two": [suite(GOOD_ADD, "assert add(1, 2) == 3", "assert add(2, 3) == 5")],
+        "Reverse": [suite("def rev(s):\n    return s[::-1]", "assert rev('ab') == 'ba'", "assert rev('abc') == 'cba'")],
+    })  # fmt: skip
+    goods = [GOOD_ADD, "def add(a, b):\n    return b + a", "def add(a, b):\n    return sum((a, b))"]
+    bads = [BAD_ADD, "def add(a, b):\n    return a * b"]
+    rev_bads = ["def rev(s):\n    return s", "def rev(s):\n    return s[1:]", "def rev(s):\n    return ''"]
+    verdicts = [sample("1", c) for c in goods + bads]
+    verdicts += [sample("2", c) for c in ["def rev(s):\n    return s[::-1]", *rev_bads]]
+    plum = tiny_cfg.replace(method="plum", trainer="dpo", num_samples=8)
+    rows = plum.method.build_rows({"1": ADD, "2": REV}, verdicts, plum, None).dataset
+    by_task = {tid: [(c[0]["content"], r[0]["content"]) for c, r, t in zip(rows["chosen"], rows["rejected"],
+                                                                              rows["task_id"]) if t == tid]
+               for tid in ("1", "2")}  # fmt: skip
+    assert len(by_task["1"]) == 2 and len(by_task["2"]) == 1  # min(3, 2) and min(1, 3), not K = 8
+    chosen, rejected = zip(*by_task["1"])
+    assert len(set(chosen)) == 2 and set(chosen) <= {fence(g) for g in goods}  # no answer twice
+    assert sorted(rejected) == sorted(fence(b) for b in bads)
+    assert by_task["2"][0][1] in {fence(b) for b in rev_bads}
+
+
+def dstc_generator(monkeypatch, answers: dict[str, list[str]]) -> None:
+    """The generator answers each question's DSTC prompt (named by its function) with ``answers[name]``, in turn."""
+
+    def fake(conversations, cfg, policy, test_generator, n, desc, *, temperature, max_new_tokens):
+        texts = [next(a for name, a in answers.items() if f"`{name}`" in c[-1]["content"]) for c in conversations]
+        return [[t[i % len(t)] for i in range(n)] for t in texts]
+
+    monkeypatch.setattr(dstc_module, "generate", fake)
+
+
+def test_dstc_parses_several_asserts_from_each_code_and_tests_answer(tiny_cfg, monkeypatch):
+    dstc_generator(monkeypatch, {
+        "add": [suite(GOOD_ADD, "assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 0"),
+                suite(BAD_ADD, "assert add(1, 2) == 3", "assert add(3, 1) == 2")],  # its first assert seen before
+    })  # fmt: skip
+    dstc = tiny_cfg.replace(method="dstc")
+    rows = dstc.method.build_rows({"1": ADD}, [sample("1", GOOD_ADD), sample("1", BAD_ADD)], dstc, None)
+    [written] = rows.extras[GENERATED_TESTS]
+    assert written["tests"] == ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(0, 0) == 0",
+                                "assert add(3, 1) == 2"]  # fmt: skip
+    assert written["passes"] == [[True, True, True, False], [False, False, True, True]]
+    assert written["selected"] == [0, 0, 1, 0]
+    assert rows.stats["generated_tests"] == 4 and len(rows.dataset) == 1
 
 
 def test_dstc_selects_code_and_test_by_minimax_and_trains_on_both(tiny_cfg, monkeypatch):
-    tests = {"1": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"], "2": ["assert rev('ab') == 'ba'"]}
-
-    def fake(conversations, cfg, policy, test_generator, n, desc):
-        return [[tests["1" if "add" in c[-1]["content"] else "2"][min(i, 1 if "add" in c[-1]["content"] else 0)]
-                 for i in range(n)] for c in conversations]  # fmt: skip
-
-    monkeypatch.setattr(dstc_module, "generate", fake)
+    dstc_generator(monkeypatch, {
+        "add": [suite(GOOD_ADD, "assert add(1, 2) == 3"), suite(GOOD_ADD, "assert add(2, 2) == 4")],
+        "rev": [suite("def rev(s):\n    return s[::-1]", "assert rev('ab') == 'ba'")],
+    })  # fmt: skip
     tasks = {"1": ADD, "2": REV}
     verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD), sample("2", "def rev(s):\n    return s[::-1]")]
     dstc = tiny_cfg.replace(method="dstc")
@@ -179,6 +290,22 @@ def test_dstc_selects_code_and_test_by_minimax_and_trains_on_both(tiny_cfg, monk
     assert rows.dataset[0]["rejected"][0]["content"] == fence(BAD_ADD) + "\n\n" + fence("assert add(1, 2) == 3")
     kto = dstc.replace(trainer="kto").method.build_rows(tasks, verdicts, dstc, None).dataset
     assert sorted(zip(kto["task_id"], kto["label"])) == [("1", False), ("1", True), ("2", True)]
+
+
+def test_dstc_kto_drops_a_question_with_no_feasible_chosen_side(tiny_cfg, monkeypatch):
+    dstc_generator(monkeypatch, {
+        "add": [suite(GOOD_ADD, "assert add(1, 2) == 3")],
+        "rev": [suite("def rev(s):\n    return s", "assert rev('ab') == 'xx'")],  # a wrong test every program fails
+    })  # fmt: skip
+    tasks = {"1": ADD, "2": REV}
+    verdicts = [sample("1", GOOD_ADD), sample("1", BAD_ADD),
+                sample("2", "def rev(s):\n    return s[::-1]"), sample("2", "def rev(s):\n    return s")]  # fmt: skip
+    dstc = tiny_cfg.replace(method="dstc", trainer="kto")
+    rows = dstc.method.build_rows(tasks, verdicts, dstc, None)
+    selected = {r["task_id"]: r["selected"] for r in rows.extras[GENERATED_TESTS]}
+    assert selected["2"] == [0, None, 0, 0]  # c+ passes no test: no chosen side, though a rejected one is feasible
+    assert sorted(zip(rows.dataset["task_id"], rows.dataset["label"])) == [("1", False), ("1", True)]
+    assert rows.stats["dropped_no_chosen"] == 1
 
 
 # ---- the loop with each method -------------------------------------------------------------------------------------
@@ -219,7 +346,7 @@ def test_plum_and_dstc_run_the_five_stages_on_python_tasks(tiny_cfg, tmp_path, m
     answer = {"add": fence(GOOD_ADD) + "\n" + fence("assert add(1, 2) == 3"),
               "sub": fence("def sub(a, b):\n    return a - b") + "\n" + fence("assert sub(3, 2) == 1")}  # fmt: skip
 
-    def fake(conversations, cfg, policy, test_generator, n, desc):
+    def fake(conversations, cfg, policy, test_generator, n, desc, **generation):
         return [[answer["add" if "`add`" in c[-1]["content"] else "sub"]] * n for c in conversations]
 
     monkeypatch.setattr(plum_module if name == "plum" else dstc_module, "generate", fake)

@@ -65,8 +65,10 @@ NOTEBOOK_CELLS = {
         "3 · Pair",
         "The method turns the verified samples into training rows. CodeLutra's: per question, K (chosen = correct, "
         "rejected = failed) pairs, drawn with replacement when a side has fewer than K, after dropping degenerate outputs "
-        "that repeat themselves; the other methods (`method`) make theirs by their own rule.",
-        'import pandas as pd\nfrom codelutra_nb.stages import pair_stage, training_rows\n\npd.Series(pair_stage(cfg, store), name="pairing")',
+        "that repeat themselves; the other methods (`method`) make theirs by their own rule. Rows whose prompt alone has "
+        "`max_length` tokens or more are counted (`too_long`): TRL would drop them, and training stops if most would go.",
+        "import pandas as pd\nfrom codelutra_nb.stages import pair_stage, pairing_line, training_rows\n\n"
+        'paired = pair_stage(cfg, store)\nprint(pairing_line(cfg, store, t))\npd.Series(paired, name="pairing")',
         "# Two of the rows the model will learn from, as the method shows them:",
         "cfg.method.preview(training_rows(store, t), t)",
     ),

@@ -1,10 +1,11 @@
-"""DSTC: the model writes K programs and K tests per instruction; minimax selection over the matrix of which program
+"""DSTC: the model writes K programs and tests per instruction; minimax selection over the matrix of which program
 passes which test picks a chosen (program, test) and a rejected one, trained as code + test concatenations.
 
-The K programs are the iteration's samples; the K tests are asked of the generator (the policy M(t-1), or
-``test_generator``), one assert each, with the function's name in the prompt. The instruction's own tests are
-never used for training (only by the evaluation). DPO (the default) keeps questions with both sides feasible;
-``trainer: kto`` keeps every feasible side as an unpaired row.
+The K programs are the iteration's samples. The tests come from K answers of the generator (the policy M(t-1), or
+``test_generator``), each holding code and its tests in one response as in the paper, with the function's name in
+the prompt: every distinct assert of every answer is a test of its own. The instruction's own tests are never used
+for training (only by the evaluation). DPO (the default) keeps questions with both sides feasible; ``trainer: kto``
+keeps the feasible sides of questions whose chosen side is feasible (a question with no chosen side gives no row).
 """
 
 from __future__ import annotations
@@ -20,12 +21,23 @@ from ..layout import GENERATED_TESTS
 from ..pairing import COMPLETION_COLUMNS, PREFERENCE_COLUMNS, by_task, completion_row, preference_row, rows_dataset
 from ..prompts import messages_for
 from .base import Method, Rows
-from .testgen import GENERATION_PARAMS, ask, assert_lines, generate, programs_of, run_matrix, test_generator_param
+from .testgen import (
+    GENERATION_PARAMS,
+    ask,
+    assert_lines,
+    generate,
+    programs_of,
+    run_matrix,
+    test_generator_param,
+    test_max_new_tokens_param,
+    test_temperature_param,
+)
 from .trainers import DPO, KTO, Trainer
 
 PROMPT = (
-    "{question}\n\nWrite one assert statement that tests a correct `{entry_point}` for this problem: call it with "
-    "concrete arguments and compare with the expected result. Answer with the assert line only."
+    "{question}\n\nWrite a solution defining `{entry_point}` in a ```python block, then, in a second ```python "
+    "block, several assert statements, one per line, that test it: each calls `{entry_point}` with concrete "
+    "arguments and compares with the expected result."
 )
 RESPONSE = "{code}\n\n```python\n{test}\n```"
 """A training response: the program as the kind trains it, then the test."""
@@ -66,18 +78,21 @@ def _response(
 
 @dataclass(frozen=True)
 class Dstc(Method):
-    """DSTC: K programs and K model-written tests per question; minimax selection over which program passes which
-    test gives a chosen and a rejected (program, test), trained as program + test."""
+    """DSTC: K programs and the tests of K model-written code + tests answers per question; minimax selection over
+    which program passes which test gives a chosen and a rejected (program, test), trained as program + test."""
 
     name = "dstc"
     kinds = ("python",)
     pair_reads = GENERATION_PARAMS
     trainer: Literal["dpo", "kto"] = param(
         "dpo",
-        "dpo: the chosen against the rejected (program, test) (the paper's); kto: each feasible side unpaired.",
+        "dpo: the chosen against the rejected (program, test) (the paper's); kto: each feasible side unpaired, "
+        "questions with no feasible chosen side dropped.",
         shapes=(PAIR, TRAIN),
     )
     test_generator: str | None = test_generator_param()
+    test_temperature: float = test_temperature_param()
+    test_max_new_tokens: int = test_max_new_tokens_param()
 
     @property
     def pairs_with_policy(self) -> bool:
@@ -90,11 +105,16 @@ class Dstc(Method):
         asked = [tasks[tid] for tid in groups]
         k = cfg.sampling.num_samples
         answers = generate(
-            [ask(PROMPT, t) for t in asked], cfg, policy, self.test_generator, n=k, desc="dstc: writing tests"
+            [ask(PROMPT, t) for t in asked],
+            cfg,
+            policy,
+            self.test_generator,
+            n=k,
+            desc="dstc: writing code and tests",
+            temperature=self.test_temperature,
+            max_new_tokens=self.test_max_new_tokens,
         )
-        tests = {
-            t.task_id: [line for text in texts for line in assert_lines(text)[:1]] for t, texts in zip(asked, answers)
-        }
+        tests = {t.task_id: assert_lines(*texts) for t, texts in zip(asked, answers)}
         completions = {tid: [r["completion"] for r in records] for tid, records in groups.items()}
         matrices = run_matrix(
             [(tasks[tid], programs_of(tasks[tid], completions[tid]), tests[tid]) for tid in groups], cfg
@@ -108,6 +128,7 @@ class Dstc(Method):
             "chosen_feasible": 0,
             "rejected_feasible": 0,
             "both_feasible": 0,
+            "dropped_no_chosen": 0,
         }
         for tid, categories in zip(groups, matrices):
             task, kind = tasks[tid], get_kind(tasks[tid].kind)
@@ -123,7 +144,9 @@ class Dstc(Method):
             stats["rejected_feasible"] += rejected is not None
             stats["both_feasible"] += chosen is not None and rejected is not None
             prompt, t = messages_for(task, cfg.tasks), cfg.run.iteration
-            if use_kto:
+            if use_kto and chosen is None:
+                stats["dropped_no_chosen"] += 1  # its rejected side alone would teach only what not to write
+            elif use_kto:
                 labelled = ((chosen, True), (rejected, False))
                 rows += [completion_row(prompt, answer, tid, t, label=label) for answer, label in labelled if answer]
             elif chosen and rejected:

@@ -1,13 +1,15 @@
-"""PLUM: the model writes a reference solution and assert tests per question; its samples are labelled by the
-tests that reference passes, and KTO learns from the unpaired, imbalanced labels.
+"""PLUM: the model writes reference solutions and assert suites per question; its samples are labelled by the suites
+their own reference passes, and KTO learns from the unpaired, imbalanced labels.
 
-Per training question the generator (the policy M(t-1), or ``test_generator``) is asked to analyse the problem,
-write a solution, then asserts runnable after any student's solution. Each assert is run alone after that
-solution in the sandbox; only those it passes are kept, and a question left with none is dropped. Each of the K
-samples is then run against every kept test: passing all makes it desirable, failing one undesirable (with
-``negatives: runnable``, only samples that ran without a syntax error count as undesirable). Questions with no
-desirable sample are dropped. ``trainer: dpo`` pairs desirable with undesirable answers instead (K per
-question, CodeLutra's rule). The task's own tests are only used by the evaluation.
+Per training question the generator (the policy M(t-1), or ``test_generator``) is asked ``test_attempts`` times to
+analyse the problem, write a solution, then asserts runnable after any student's solution. Each answer's asserts are
+one suite, each assert run alone after that answer's solution in the sandbox: a suite is kept only if its solution
+passes every assert of it (one failure drops the whole suite), and a question whose suites are all dropped is
+dropped. The question's tests are the distinct asserts of its kept suites. Each of the K samples is then run against
+every test: passing all makes it desirable; a failed one is undesirable as ``negatives`` says (`is_negative`).
+Questions with no desirable sample are dropped. ``trainer: dpo`` pairs desirable with undesirable answers instead,
+min(#desirable, #undesirable) pairs per question, no answer used twice. The task's own tests are only used by the
+evaluation.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from ..pairing import (
     COMPLETION_COLUMNS,
     PREFERENCE_COLUMNS,
     Candidate,
+    balanced_pairs,
     by_task,
     completion_row,
     is_degenerate,
-    pair_task,
     preference_row,
     rows_dataset,
 )
@@ -43,6 +45,8 @@ from .testgen import (
     run_matrix,
     solution_block,
     test_generator_param,
+    test_max_new_tokens_param,
+    test_temperature_param,
 )
 from .trainers import DPO, KTO, Trainer
 
@@ -51,35 +55,62 @@ PROMPT = (
     "`{entry_point}` in a ```python block. Then write five assert statements, one per line, in a second ```python "
     "block: they must run after any student's solution that defines `{entry_point}`, and pass only if it is right."
 )
+_ERRORS = frozenset({"syntax_error", "runtime_error", "timeout"})
+
+
+def is_negative(categories: Sequence[str], negatives: str) -> bool:
+    """Whether a failed sample (its category against each test) is an undesirable row under rule ``negatives``.
+
+    - ``all``: every failed sample.
+    - ``runnable`` (the paper's: solutions that fail to execute are dropped): the program runs; a syntax error, or an
+      error or timeout on every test (it crashes or hangs whatever the input), drops it. A program that runs and
+      fails some tests by an exception on their input is a negative.
+    - ``failing`` (the paper's ablation, wrong answers only): every failed test is a wrong answer; an error or a
+      timeout on any test drops it.
+    """
+    if negatives == "all":
+        return True
+    if negatives == "failing":
+        return all(c in ("correct", "wrong_answer") for c in categories)
+    return "syntax_error" not in categories and not all(c in _ERRORS for c in categories)
 
 
 @dataclass(frozen=True)
 class Plum(Method):
-    """PLUM: the model writes a reference solution and asserts per question; samples passing every assert its
-    reference passes are desirable, the others undesirable, and KTO learns from the unpaired labels."""
+    """PLUM: the model writes reference solutions and assert suites per question; a suite is kept only when its own
+    solution passes all of it; samples passing every kept assert are desirable, failed ones that run undesirable,
+    and KTO learns from the unpaired labels."""
 
     name = "plum"
     kinds = ("python",)
     pair_reads = GENERATION_PARAMS
     trainer: Literal["kto", "dpo"] = param(
         "kto",
-        "kto: unpaired desirable / undesirable rows (the paper's); dpo: pairs by CodeLutra's rule.",
+        "kto: unpaired desirable / undesirable rows (the paper's); dpo: min(#desirable, #undesirable) pairs per "
+        "question, each answer used once.",
         shapes=(PAIR, TRAIN),
     )
-    negatives: Literal["runnable", "all"] = param(
+    negatives: Literal["runnable", "all", "failing"] = param(
         "runnable",
-        "Failed samples that become undesirable rows: those that run (no syntax error), or all.",
+        "Failed samples that become undesirable rows: runnable (the paper's: drops a syntax error, and an error or "
+        "timeout on every test, i.e. a program that does not run), failing (wrong answers only: an error or timeout "
+        "on any test drops it; the paper's ablation), or all.",
+        shapes=(PAIR,),
+    )
+    test_attempts: int = param(
+        3,
+        "Answers (solution + assert suite) asked of the generator per question; a suite is kept only if its own "
+        "solution passes all of it.",
+        gt=0,
         shapes=(PAIR,),
     )
     test_generator: str | None = test_generator_param()
+    test_temperature: float = test_temperature_param()
+    test_max_new_tokens: int = test_max_new_tokens_param()
 
     @property
     def pairs_with_policy(self) -> bool:
         return self.test_generator is None
-
-    pairs_per_task: int | None = param(
-        None, "trainer dpo: pairs per question; null: K (num_samples).", gt=0, shapes=(PAIR,)
-    )
 
     def build_rows(
         self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None
@@ -87,18 +118,27 @@ class Plum(Method):
         groups = by_task(verdicts)
         asked = [tasks[tid] for tid in groups]
         answers = generate(
-            [ask(PROMPT, t) for t in asked], cfg, policy, self.test_generator, n=1, desc="plum: writing tests"
+            [ask(PROMPT, t) for t in asked],
+            cfg,
+            policy,
+            self.test_generator,
+            n=self.test_attempts,
+            desc="plum: writing tests",
+            temperature=self.test_temperature,
+            max_new_tokens=self.test_max_new_tokens,
         )
-        written = [(task, solution_block(texts[0]), assert_lines(texts[0])) for task, texts in zip(asked, answers)]
-        checks = run_matrix([(task, [solution], tests) for task, solution, tests in written], cfg)
-        kept = {
-            task.task_id: [t for t, c in zip(tests, cats[0]) if c == "correct"]
-            for (task, _, tests), cats in zip(written, checks)
-        }
-        extras = [
-            {"task_id": task.task_id, "solution": solution, "tests": tests, "kept": kept[task.task_id]}
-            for task, solution, tests in written
+        suites = [
+            (task, solution_block(text), assert_lines(text)) for task, texts in zip(asked, answers) for text in texts
         ]
+        checks = run_matrix([(task, [solution], tests) for task, solution, tests in suites], cfg)
+        extras: dict[str, dict] = {t.task_id: {"task_id": t.task_id, "suites": [], "kept": []} for t in asked}
+        for (task, solution, tests), cats in zip(suites, checks):
+            kept = solution is not None and bool(tests) and all(c == "correct" for c in cats[0])
+            record = extras[task.task_id]
+            record["suites"].append({"solution": solution, "tests": tests, "kept": kept})
+            if kept:
+                record["kept"] += [test for test in tests if test not in record["kept"]]
+        kept = {tid: record["kept"] for tid, record in extras.items()}
         labelled = [tid for tid in groups if kept[tid]]
         runs = run_matrix(
             [
@@ -111,13 +151,16 @@ class Plum(Method):
         rows: list[dict] = []
         stats = {
             "tasks": len(groups),
-            "generated_tests": sum(len(t) for _, _, t in written),
+            "generated_suites": len(suites),
+            "kept_suites": sum(s["kept"] for record in extras.values() for s in record["suites"]),
+            "generated_tests": sum(len(tests) for _, _, tests in suites),
             "kept_tests": sum(len(k) for k in kept.values()),
             "tasks_with_tests": len(labelled),
             "tasks_with_correct": 0,
             "degenerate": 0,
             "desirable": 0,
             "undesirable": 0,
+            "not_negatives": 0,
         }
         use_dpo = self.trainer == "dpo"
         for tid, categories in zip(labelled, runs):
@@ -131,8 +174,10 @@ class Plum(Method):
                 answer = kind.answer_text(record["completion"])
                 if all(c == "correct" for c in cats):
                     good.setdefault(answer, Candidate(answer, "correct"))
-                elif self.negatives == "all" or "syntax_error" not in cats:
+                elif is_negative(cats, self.negatives):
                     bad.setdefault(answer, Candidate(answer, next(c for c in cats if c != "correct")))
+                else:
+                    stats["not_negatives"] += 1
             if not good:
                 continue
             stats["tasks_with_correct"] += 1
@@ -140,22 +185,21 @@ class Plum(Method):
             stats["undesirable"] += len(bad)
             prompt, t = messages_for(task, cfg.tasks), cfg.run.iteration
             if use_dpo:
-                k = self.pairs_per_task or cfg.sampling.num_samples
-                pairs = pair_task(list(good.values()), list(bad.values()), k, rng)
+                pairs = balanced_pairs(list(good.values()), list(bad.values()), rng)
                 rows += [preference_row(prompt, c.answer, r.answer, tid, t) for c, r in pairs]
             else:
                 rows += [completion_row(prompt, a, tid, t, label=True) for a in good]
                 rows += [completion_row(prompt, a, tid, t, label=False) for a in bad]
         stats["rows"] = len(rows)
         columns = PREFERENCE_COLUMNS if use_dpo else COMPLETION_COLUMNS + ("label",)
-        return Rows(rows_dataset(rows, columns), stats, {GENERATED_TESTS: extras})
+        return Rows(rows_dataset(rows, columns), stats, {GENERATED_TESTS: list(extras.values())})
 
     def make_trainer(self) -> Trainer:
         return DPO(sft_weight=0.0) if self.trainer == "dpo" else KTO()
 
     def empty_message(self, iteration: int) -> str:
         return (
-            f"Iteration {iteration} has no training rows under plum: no question kept a generated test that its "
-            "generated solution passes, or none had a sample passing them all. Try a stronger test_generator, "
-            "more samples (num_samples, temperature), or another method."
+            f"Iteration {iteration} has no training rows under plum: no question kept a generated suite that its "
+            "own solution passes whole, or none had a sample passing them all. Try a stronger test_generator, more "
+            "test_attempts, more samples (num_samples, temperature), or another method."
         )

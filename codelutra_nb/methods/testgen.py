@@ -22,14 +22,13 @@ GENERATION_PARAMS = (
     "base_model",
     "dtype",
     "load_in_4bit",
-    "temperature",
     "top_p",
-    "max_new_tokens",
     "sampler",
     "exec_timeout_s",
     "exec_memory_mb",
 )
-"""Shared parameters that shape the tests a method has written and run (its `Method.pair_reads`)."""
+"""Shared parameters that shape the tests a method has written and run (its `Method.pair_reads`); the temperature
+and length of test generation are the method's own (`test_temperature`, `test_max_new_tokens`)."""
 
 
 def test_generator_param() -> Any:
@@ -38,6 +37,28 @@ def test_generator_param() -> Any:
         None,
         "The model that writes the tests (plum: and the reference solution): a Hub id or folder; null: the policy "
         "M(t-1).",
+        shapes=(PAIR,),
+    )
+
+
+def test_temperature_param() -> Any:
+    """The ``test_temperature`` parameter: sampling temperature of the generator's answers (tests, solutions)."""
+    return param(
+        0.8,
+        "Sampling temperature of the answers that hold the tests (its own, not `temperature`: the papers do not "
+        "give one; a little below sampling's 1.0 so more tests are right while several answers still differ).",
+        ge=0,
+        shapes=(PAIR,),
+    )
+
+
+def test_max_new_tokens_param() -> Any:
+    """The ``test_max_new_tokens`` parameter: how long the generator's answers (solution + asserts) may be."""
+    return param(
+        768,
+        "New tokens per answer that holds the tests at most (its own, not `max_new_tokens`: a solution followed by "
+        "its asserts is longer than a sample).",
+        gt=0,
         shapes=(PAIR,),
     )
 
@@ -58,14 +79,16 @@ def entry_point(task: PythonTask) -> str:
     return "solution"
 
 
-def assert_lines(text: str) -> list[str]:
-    """The distinct one-line ``assert`` statements in raw model output that compile on their own, in order."""
-    found: list[str] = []
-    for match in _ASSERT.finditer(text):
-        line = match.group(1).strip()
-        if line not in found and syntax_problem(line) is None:
-            found.append(line)
-    return found
+def assert_lines(*texts: str) -> list[str]:
+    """The distinct one-line ``assert`` statements in raw model output that compile on their own, in order (over
+    several answers: each distinct assert once)."""
+    found: dict[str, None] = {}
+    for text in texts:
+        for match in _ASSERT.finditer(text):
+            line = match.group(1).strip()
+            if line not in found and syntax_problem(line) is None:
+                found[line] = None
+    return list(found)
 
 
 def solution_block(text: str) -> str | None:
@@ -89,8 +112,12 @@ def generate(
     test_generator: str | None,
     n: int,
     desc: str,
+    *,
+    temperature: float,
+    max_new_tokens: int,
 ) -> list[list[str]]:
-    """``n`` answers per conversation from ``test_generator`` (None: the policy M(t-1)), sampled like stage 1."""
+    """``n`` answers per conversation from ``test_generator`` (None: the policy M(t-1)) at ``temperature``, each of
+    ``max_new_tokens`` at most (stage 1's ``top_p`` and sampler)."""
     from ..sampling import GenerationSettings, close, make_sampler  # torch: only when generating
 
     model, adapter = cfg.model, policy
@@ -99,7 +126,7 @@ def generate(
     sampler = make_sampler(
         cfg.sampling.sampler, model, adapter, batch_size=cfg.sampling.sample_batch_size, desc=desc, cfg=cfg
     )
-    settings = GenerationSettings(n, cfg.sampling.temperature, cfg.sampling.top_p, cfg.sampling.max_new_tokens)
+    settings = GenerationSettings(n, temperature, cfg.sampling.top_p, max_new_tokens)
     try:
         return sampler.generate(list(conversations), settings, seed=cfg.run.seed * 7919 + cfg.run.iteration)
     finally:
@@ -117,7 +144,7 @@ def run_matrix(
     results = [[["syntax_error"] * len(tests) for _ in programs] for _, programs, tests in jobs]
     for q, (task, programs, tests) in enumerate(jobs):
         for j, test in enumerate(tests):
-            tid = f"{task.task_id}#test{j}"
+            tid = f"{task.task_id}#{q}.test{j}"  # q: one task may come in several jobs (PLUM's suites)
             tasks[tid] = PythonTask(  # reference and entry point: names the judge takes from the program (plan.py)
                 task_id=tid, question=task.question, tests=test, setup=task.setup, source=task.source,
                 reference=task.reference, entry_point=task.entry_point,

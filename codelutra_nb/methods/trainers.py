@@ -166,12 +166,16 @@ class KTO(Trainer):
 
 
 class SFT(Trainer):
-    """Prompt / completion rows; the loss is on the completion only."""
+    """Prompt / completion rows; the loss is on the completion only. ``one_epoch``: each row once, whatever
+    ``epochs`` says (sft_gold: each gold once per iteration)."""
 
     columns = ("prompt", "completion")
     curves = ("loss", "mean_token_accuracy")
     rows_name = "answers"
-    ignores = ("beta", "reference")
+
+    def __init__(self, one_epoch: bool = False):
+        self.one_epoch = one_epoch
+        self.ignores = ("beta", "reference", *(("epochs",) if one_epoch else ()))
 
     def trainer_class(self) -> type:
         from trl import SFTTrainer
@@ -181,4 +185,6 @@ class SFT(Trainer):
     def config(self, training: TrainParams, common: dict[str, Any], rows: Dataset):
         from trl import SFTConfig
 
+        if self.one_epoch:
+            common = common | {"num_train_epochs": 1}
         return SFTConfig(max_length=training.max_length, **common)

@@ -1,4 +1,4 @@
-"""Text-to-SQL: Spider-layout questions over SQLite databases, judged by execution accuracy.
+"""Text-to-SQL: Spider- or BIRD-layout questions over SQLite databases, judged by execution accuracy.
 
 Loading (`tasks`), read-only bounded execution and comparison (`execution`) and
 extraction of the query from raw output (`extraction`) live in this package.
@@ -20,6 +20,8 @@ __all__ = ["SQLKind", "SQLTask"]
 DEFAULT_TEMPLATE = "{schema}\n\nWrite an SQLite query that answers: {question}"
 """Chosen by measurement on SmolLM2-135M: a bare ``<schema>\\n\\nQuestion: <q>`` drew mostly prose (0% correct),
 while asking for "an SQLite query that answers" gave 4% correct and 34% executable at T=0.2."""
+EVIDENCE_TEMPLATE = "{schema}\n\nExternal knowledge: {evidence}\n\nWrite an SQLite query that answers: {question}"
+"""The default for a question with evidence (BIRD): the same, with the knowledge the question needs before it."""
 
 
 class SQLKind(TaskKind):
@@ -31,7 +33,7 @@ class SQLKind(TaskKind):
         return list(load_sql_tasks(source, db_dir=params.db_dir))
 
     def default_template(self, task: Task) -> str:
-        return DEFAULT_TEMPLATE
+        return EVIDENCE_TEMPLATE if getattr(task, "evidence", "") else DEFAULT_TEMPLATE
 
     def extract_code(self, text: str) -> str | None:
         return extract_sql(text)

@@ -1,9 +1,14 @@
-"""Text-to-SQL tasks in the Spider layout: a JSON list (or JSONL) of records plus a ``database`` folder.
+"""Text-to-SQL tasks in the Spider or BIRD layout: a JSON list (or JSONL) of records plus a folder of databases.
 
-A record has ``db_id``, ``question`` and ``query`` (the gold SQL), and optionally
-``task_id`` (default: the record's index). The database of a record is
-``<db_dir>/<db_id>/<db_id>.sqlite``; ``db_dir`` defaults to the ``database``
-folder next to the task file, as in Spider's own release.
+The layout is detected per record:
+
+- Spider: ``db_id``, ``question`` and ``query`` (the gold SQL); id ``task_id``, else the record's index.
+- BIRD: ``db_id``, ``question``, ``SQL`` (the gold SQL) and ``evidence`` (external knowledge the question needs,
+  which goes into the prompt: ``{evidence}``); id ``task_id``, else ``question_id``, else the record's index.
+
+The database of a record is ``<db_dir>/<db_id>/<db_id>.sqlite``; ``db_dir`` defaults to the folder next to the task
+file that holds them as the benchmarks ship it: ``database`` (Spider) or ``<file stem>_databases`` (BIRD's
+``train.json`` beside ``train_databases``, ``dev.json`` beside ``dev_databases``).
 """
 
 from __future__ import annotations
@@ -23,20 +28,23 @@ from ..sources import DATA_DIR
 from .execution import connect_read_only, run_query
 
 REQUIRED_FIELDS = ("db_id", "question", "query")
+BIRD_FIELDS = ("db_id", "question", "SQL")
+"""A BIRD record's required fields (its ``evidence`` may be empty)."""
 _BUNDLED_NAME = re.compile(r"^[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$")
 _MAX_LISTED_FAILURES = 20
-_HINT = "give a JSON list or JSONL (one object per line) of Spider records"
+_HINT = "give a JSON list or JSONL (one object per line) of Spider or BIRD records"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SQLTask(Task):
-    """A text-to-SQL question over one SQLite database (Spider layout).
+    """A text-to-SQL question over one SQLite database (Spider or BIRD layout).
 
     Attributes:
         db_id: Database name, as in Spider's ``db_id``.
         db_path: Path of the SQLite file the queries run on.
         schema: The ``CREATE TABLE`` statements (``{schema}`` in a prompt template).
         tables: The same tables as ``name(column, ...)`` lines (``{tables}``), a third of the tokens.
+        evidence: BIRD's external knowledge for the question (``{evidence}``); empty for Spider.
     """
 
     kind: str = "sql"
@@ -44,9 +52,16 @@ class SQLTask(Task):
     db_path: str
     schema: str
     tables: str = ""
+    evidence: str = ""
 
     def prompt_fields(self) -> dict[str, str]:
-        return {"question": self.question, "schema": self.schema, "tables": self.tables, "db_id": self.db_id}
+        return {
+            "question": self.question,
+            "schema": self.schema,
+            "tables": self.tables,
+            "db_id": self.db_id,
+            "evidence": self.evidence,
+        }
 
     @property
     def group(self) -> str:
@@ -54,7 +69,7 @@ class SQLTask(Task):
 
 
 def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float = 5.0) -> list[SQLTask]:
-    """Load SQL tasks from a bundled set or a Spider-layout file, checking every gold query.
+    """Load SQL tasks from a bundled set or a Spider- or BIRD-layout file, checking every gold query.
 
     Each gold query is executed once (read-only, within ``timeout_s``); a task whose gold
     query fails is dropped with one warning that lists them, so that one bad question does
@@ -62,9 +77,9 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
 
     Args:
         source: A bundled set such as ``"demo-sql/train"`` (``codelutra_nb/data/demo_sql/train.json``),
-            or a path to a JSON list or JSONL file of Spider records.
-        db_dir: Folder holding ``<db_id>/<db_id>.sqlite`` (Spider's ``database`` folder);
-            default: ``database`` next to the task file.
+            or a path to a JSON list or JSONL file of Spider or BIRD records.
+        db_dir: Folder holding ``<db_id>/<db_id>.sqlite`` (Spider's ``database`` folder, BIRD's
+            ``dev_databases``); default: ``database`` or ``<file stem>_databases`` next to the task file.
         timeout_s: Time limit of each gold query.
 
     Raises:
@@ -73,7 +88,7 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
     """
     path = resolve_source(source)
     records = _read_records(path)
-    databases = Path(db_dir) if db_dir is not None else path.parent / "database"
+    databases = Path(db_dir) if db_dir is not None else default_db_dir(path)
     tasks = []
     seen: dict[str, int] = {}
     missing_dbs: dict[str, tuple[int, Path]] = {}
@@ -82,13 +97,22 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
             raise TaskDataError(
                 f"{path}: record {index} is a {type(record).__name__}, not an object with {', '.join(REQUIRED_FIELDS)}."
             )
-        absent = [f for f in REQUIRED_FIELDS if not isinstance(record.get(f), str) or not record[f].strip()]
+        bird = "SQL" in record and "query" not in record
+        absent = [
+            f
+            for f in (BIRD_FIELDS if bird else REQUIRED_FIELDS)
+            if not isinstance(record.get(f), str) or not record[f].strip()
+        ]
         if absent:
             raise TaskDataError(
                 f"{path}: record {index} lacks {', '.join(repr(f) for f in absent)} (each must be a "
-                f"non-empty string); a Spider record has 'db_id', 'question' and 'query'."
+                f"non-empty string); a Spider record has 'db_id', 'question' and 'query', a BIRD record 'db_id', "
+                "'question', 'SQL' and 'evidence'."
             )
-        task_id = str(record.get("task_id", index))
+        evidence = record.get("evidence") or ""
+        if not isinstance(evidence, str):
+            raise TaskDataError(f"{path}: record {index} has an 'evidence' that is not a string; BIRD's is text.")
+        task_id = str(record.get("task_id", record.get("question_id", index) if bird else index))
         if task_id in seen:
             raise TaskDataError(
                 f"{path}: records {seen[task_id]} and {index} share task_id {task_id!r}; "
@@ -104,11 +128,12 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
             SQLTask(
                 task_id=task_id,
                 question=record["question"],
-                reference=record["query"],
+                reference=record["SQL" if bird else "query"],
                 db_id=db_id,
                 db_path=str(db_path),
                 schema=_schema(db_path),
                 tables=_tables(db_path),
+                evidence=evidence.strip(),
             )
         )
     if missing_dbs:
@@ -124,11 +149,11 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
         )
         raise TaskDataError(
             f"{path}: record {index} (db_id {db_id!r}) needs the database {db_path}, which does not "
-            f"exist{also}. --db-dir (db_dir=) must point to Spider's 'database' folder, the one "
-            f"holding <db_id>/<db_id>.sqlite (now {databases})."
+            f"exist{also}. --db-dir (db_dir=) must point to the folder holding <db_id>/<db_id>.sqlite (Spider's "
+            f"'database', BIRD's 'dev_databases' or 'train_databases'; now {databases})."
         )
     if not tasks:
-        raise TaskDataError(f"{path} holds no records; give a JSON list or JSONL of Spider records.")
+        raise TaskDataError(f"{path} holds no records; give a JSON list or JSONL of Spider or BIRD records.")
 
     failures = []
     for task in tasks:
@@ -152,6 +177,13 @@ def load_sql_tasks(source: str, db_dir: str | None = None, *, timeout_s: float =
         dropped = {task_id for task_id, _ in failures}
         tasks = [t for t in tasks if t.task_id not in dropped]
     return tasks
+
+
+def default_db_dir(task_file: Path) -> Path:
+    """The databases folder next to ``task_file``: ``database`` (Spider), else ``<stem>_databases`` (BIRD) when only
+    that exists."""
+    spider, bird = task_file.parent / "database", task_file.parent / f"{task_file.stem}_databases"
+    return bird if bird.is_dir() and not spider.is_dir() else spider
 
 
 def bundled_sets() -> list[str]:
