@@ -32,3 +32,7 @@ class StaleArtifactError(ConfigError):
 
 class DeviceError(CodelutraError, RuntimeError):
     """The GPU cannot run this work: torch has no kernels for it, or the run's memory plan does not fit it."""
+
+
+class SessionError(CodelutraError, RuntimeError):
+    """The notebook session cannot run the toolkit as it is (a package changed while imported); says what to do."""
