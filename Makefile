@@ -5,6 +5,7 @@ PAPERMILL = $(PYTHON) -m papermill --engine codelutra --no-progress-bar
 
 .PHONY: setup setup-vllm demo lab test
 
+# What runs the loop; `make test` adds the dev extra (pytest, ruff), `make lab` the lab extra (JupyterLab).
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
 
@@ -20,10 +21,12 @@ demo: setup
 	$(PAPERMILL) notebooks/iterate.ipynb runs/demo-iteration-2.ipynb -p iteration 2
 
 # JupyterLab on notebooks/: the stage notebooks, iterate.ipynb and compare.ipynb.
-lab: setup
+lab:
+	PYTHON=$(PYTHON) bash scripts/setup.sh lab
 	$(PYTHON) -m jupyterlab notebooks/
 
-test: setup
+test:
+	PYTHON=$(PYTHON) bash scripts/setup.sh dev
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests

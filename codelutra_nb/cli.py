@@ -11,6 +11,7 @@ from .errors import CodelutraError, TaskDataError
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .gpu import CARDS
     from .kinds import KINDS
 
     parser = argparse.ArgumentParser(prog="python -m codelutra_nb", description=__doc__)
@@ -84,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
             help="Override a parameter, e.g. --set num_samples=8 (repeatable).",
         )
         if name == "params":
+            sub.add_argument(
+                "--plan",
+                action="store_true",
+                help="Print the memory plan (peak GPU memory of sampling, training, evaluation) instead; exit 2 when "
+                "it does not fit, naming what to change.",
+            )
+            sub.add_argument(
+                "--gpu",
+                choices=list(CARDS),
+                help="The card --plan plans for (default: the preset's gpu, else the GPU here).",
+            )
             sub.set_defaults(func=_params)
             continue
         sub.add_argument("--iteration", type=int, help="Iteration to run (overrides the preset).")
@@ -203,6 +215,8 @@ def _params(args: argparse.Namespace) -> int:
     from .config import describe, load_config, parse_assignments
 
     overrides = parse_assignments(args.assignments)
+    if args.plan:
+        return _plan(load_config(args.preset, **overrides), args.gpu)
     method = load_config(args.preset, **overrides).method
     heading = f"method: {method.name}"
     section = None
@@ -214,6 +228,17 @@ def _params(args: argparse.Namespace) -> int:
     if section != heading:
         print(f"\n[{heading}] {_doc(method)} No parameters of its own.")
     return 0
+
+
+def _plan(cfg, gpu: str | None) -> int:
+    from .memory_plan import card_for, plan, refusal
+
+    memory = plan(cfg, card_for(cfg, gpu))
+    print(memory.text())
+    if memory.fits:
+        return 0
+    print(f"error: {refusal(memory, cfg)}", file=sys.stderr)
+    return 2
 
 
 def _doc(obj: object) -> str:

@@ -65,6 +65,12 @@ def _methods() -> list[str]:
     return sorted(METHODS)
 
 
+def _cards() -> list[str]:
+    from .gpu import CARDS
+
+    return list(CARDS)
+
+
 def _samplers() -> list[str]:
     from .sampling import SAMPLERS
 
@@ -149,7 +155,7 @@ _MODEL_STAGES = (SAMPLE, TRAIN, EVALUATE)
 
 @dataclass(frozen=True)
 class ModelParams(Section):
-    """The base model M(0) and how it is loaded."""
+    """The base model M(0), how it is loaded, and the GPU it is planned for."""
 
     base_model: str = param(
         EMBEDDED_MODEL,
@@ -160,11 +166,19 @@ class ModelParams(Section):
     model_cache_dir: str = param("~/.cache/codelutra_nb", "Where converted models are kept.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
         "auto",
-        "Weights' dtype; auto: bfloat16 where the hardware computes it natively, else float16 (GPU) or float32.",
+        "Weights' dtype; auto: bfloat16 on a GPU of compute capability 8.0 or more (A100, H100) and on a CPU that "
+        "computes it natively, float16 on an older GPU (T4, V100: fp16 mixed precision with a loss scaler), "
+        "else float32.",
         shapes=_MODEL_STAGES,
     )
     load_in_4bit: bool = param(
         False, "QLoRA: load the base model in 4-bit NF4 with bitsandbytes.", shapes=_MODEL_STAGES
+    )
+    gpu: str | None = param(
+        None,
+        "The card this preset is planned for (`python -m codelutra_nb params --plan` checks the memory plan against "
+        "it); null: none. A run checks the plan against the GPU it finds, whatever this says.",
+        choices=_cards,
     )
 
 

@@ -28,3 +28,11 @@ class ModelError(CodelutraError, OSError):
 
 class StaleArtifactError(ConfigError):
     """A stored artifact was made with other parameter values than the run asks for."""
+
+
+class DeviceError(CodelutraError, RuntimeError):
+    """The GPU cannot run this work: torch has no kernels for it, or the run's memory plan does not fit it."""
+
+
+class SessionError(CodelutraError, RuntimeError):
+    """The notebook session cannot run the toolkit as it is (a package changed while imported); says what to do."""

@@ -31,6 +31,7 @@ from huggingface_hub.errors import (
 from . import parallel
 from .config import EMBEDDED_MODEL, ModelParams
 from .errors import ModelError
+from .gpu import auto_dtype, check_kernels
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +87,13 @@ def resolve_base_model(params: ModelParams) -> str:
 def torch_dtype(params: ModelParams) -> torch.dtype:
     """``params.dtype``; ``auto`` is bfloat16 where the hardware computes it natively, else float16 / float32.
 
-    On a CPU with AVX512-BF16, bfloat16 trained the embedded model 2.6x faster than float32 here
-    (benchmarks/train_speed.py).
+    On a GPU that is compute capability 8.0 or more (`gpu.auto_dtype`: a T4 only emulates bfloat16); on a CPU with
+    AVX512-BF16, where bfloat16 trained the embedded model 2.6x faster than float32 here (benchmarks/train_speed.py).
     """
     if params.dtype != "auto":
         return getattr(torch, params.dtype)
     if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return getattr(torch, auto_dtype(torch.cuda.get_device_capability(0)))
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
 
 
@@ -118,6 +119,7 @@ def load_base_model(params: ModelParams):
     (`parallel.device_map`: the GPU of its rank in a group of processes), or placed by FSDP / DeepSpeed."""
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
+    check_kernels()  # a GPU this torch has no kernels for fails here, with the fix, not in the first matmul
     dtype = torch_dtype(params)
     kwargs: dict = {"dtype": dtype}
     if params.load_in_4bit:

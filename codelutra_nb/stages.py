@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import parallel, provenance
+from . import memory_plan, parallel, provenance
 from .best import announce_start, paired_with_best, update_best, versus
 from .config import LoopConfig
 from .errors import ConfigError, StoreError, TaskDataError
@@ -412,8 +412,9 @@ def _run_stage(stage: Stage, cfg: LoopConfig, store: LocalStore) -> dict:
 
 def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) -> None:
     """Before any of ``stages`` runs: refuse (`provenance.check_stages`) when an artifact they would reuse, or the
-    base model's evaluation their results are compared with, was made with other values than ``cfg``'s, and when
-    their sampler cannot run (`sampling.check_sampler`)."""
+    base model's evaluation their results are compared with, was made with other values than ``cfg``'s; when their
+    sampler cannot run (`sampling.check_sampler`); and on a GPU (`memory_plan.preflight`) when torch has no kernels
+    for it or the memory plan of the stages that still have work does not fit its free memory."""
     steps = [(stage.step, stage.iteration(cfg)) for stage in stages]
     if cfg.run.iteration > 0 and ("evaluate", 0) not in steps and store.has(0, "metrics"):
         steps.append(("evaluate", 0))
@@ -429,6 +430,8 @@ def check_stages(cfg: LoopConfig, store: LocalStore, stages: Sequence[Stage]) ->
             f"finished stages are skipped) or `python -m codelutra_nb run evaluate --iteration {t - 1}` with this "
             f"run's --preset/--set; then iteration {t}."
         )
+    due = {stage.step for stage in stages if cfg.run.force or not store.has(stage.iteration(cfg), stage.artifact)}
+    memory_plan.preflight(cfg, due)
 
 
 def iteration_stages(cfg: LoopConfig, store: LocalStore) -> list[Stage]:

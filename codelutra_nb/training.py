@@ -202,6 +202,8 @@ def _without_peft_card(trainer_class: type) -> type:
 
 
 def _dtype_flags(model: ModelParams) -> dict:
+    """The Trainer's mixed precision on a GPU: bf16, or fp16 (autocast with a loss scaler; the trained LoRA weights
+    stay float32: PEFT keeps adapters in float32 over a 16-bit base); none on a CPU, where the weights' dtype is it."""
     from .models import torch_dtype
 
     dtype = torch_dtype(model)

@@ -10,7 +10,29 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from codelutra_nb.session import CHECKOUT, REPO_URL
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+INSTALL = f"""# Setup (codelutra_nb/session.py): a no-op where the toolkit is installed but for one line on this session (GPU,
+# versions, dtype, Hub token); in a fresh Colab, Kaggle or Jupyter session it installs the toolkit first, from the
+# clone this notebook is in, else from a clone of the repository, keeping the session's own torch.
+import importlib.util, os, subprocess, sys
+from pathlib import Path
+
+if importlib.util.find_spec("codelutra_nb") is None:
+    _here = [Path.cwd(), *Path.cwd().parents]
+    _repo = next((p for p in _here if (p / "codelutra_nb" / "session.py").is_file()), Path("{CHECKOUT}").resolve())
+    if not _repo.exists():
+        _url = os.environ.get("CODELUTRA_REPO", "{REPO_URL}")
+        subprocess.run(["git", "clone", "--depth", "1", _url, str(_repo)], check=True)
+    sys.path.insert(0, str(_repo))
+    from codelutra_nb.session import install
+
+    install(_repo)
+from codelutra_nb.session import start
+
+start();"""
 
 PARAMETERS = """preset = "demo"  # a preset in params/ (demo, spider, mbpp, colab_t4, ...) or a path to a YAML file
 iteration = 1  # t: this iteration trains M(t) from M(t-1); 0 is the base model
@@ -31,7 +53,7 @@ print(f"iteration {t} of {cfg.model.base_model} on {cfg.tasks.train_tasks}; arti
 
 def stage(title: str, intro: str, *cells: str) -> nbformat.NotebookNode:
     params = new_code_cell(STAGE_PARAMETERS, metadata={"tags": ["parameters"]})
-    body = [new_markdown_cell(f"# {title}\n\n{intro}"), params, new_code_cell(SETUP)]
+    body = [new_code_cell(INSTALL), new_markdown_cell(f"# {title}\n\n{intro}"), params, new_code_cell(SETUP)]
     body += [new_markdown_cell(c[2:]) if c.startswith("# ") and "\n" not in c else new_code_cell(c) for c in cells]
     nb = new_notebook(
         cells=body,
@@ -95,6 +117,7 @@ NOTEBOOK_CELLS = {
 
 ITERATE = new_notebook(
     cells=[
+        new_code_cell(INSTALL),
         new_markdown_cell(
             "# One CodeLutra iteration\n\nRuns the stage notebooks in order with papermill: sample → verify → pair → train → "
             "evaluate (iteration 1 first evaluates the base model as iteration 0). A stage whose output exists is skipped, so "
@@ -125,6 +148,7 @@ NOTEBOOK_CELLS["iterate.ipynb"] = ITERATE
 
 NOTEBOOK_CELLS["compare.ipynb"] = new_notebook(
     cells=[
+        new_code_cell(INSTALL),
         new_markdown_cell(
             "# Compare runs\n\nHeld-out accuracy and executable rate per iteration of several runs (methods, presets, "
             "parameters), each with its 95% interval, the outcome counts and the training rows each iteration "
