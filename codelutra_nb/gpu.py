@@ -137,13 +137,13 @@ def _has_kernels(archs: list[str], major: int, minor: int) -> bool:
     """Whether a torch built for ``archs`` runs on compute capability ``major.minor``: a cubin of the same major
     version and a minor at most this one, or PTX of an earlier or equal capability (compiled when loaded)."""
     for arch in archs:
-        kind, _, digits = arch.partition("_")
+        target, _, digits = arch.partition("_")
         digits = digits.rstrip("abf")  # sm_90a, sm_100f: architecture-specific variants
         if len(digits) < 2 or not digits.isdigit():
             continue
         arch_major, arch_minor = int(digits[:-1]), int(digits[-1])
-        if kind == "sm" and arch_major == major and arch_minor <= minor:
+        if target == "sm" and arch_major == major and arch_minor <= minor:
             return True
-        if kind == "compute" and (arch_major, arch_minor) <= (major, minor):
+        if target == "compute" and (arch_major, arch_minor) <= (major, minor):
             return True
     return False

@@ -3,7 +3,8 @@ interpreter (``vllm_python``), so this file imports only the standard library an
 
     python vllm_worker.py '{"model": ..., "dtype": ..., "max_model_len": ..., "memory": ..., "eager": ..., "lora": ...}'
 
-It answers one JSON line ``{"ready": true, "device": ...}`` once the engine runs, then one line per request line
+It answers one JSON line ``{"ready": true, "device": ...}`` once the engine runs (it has generated a token), then one
+line per request line
 ``{"prompts": [[token ids], ...], "n", "temperature", "top_p", "max_tokens", "stop_token_ids", "seed"}``:
 ``{"outputs": [[[token ids], ...], ...]}``. Its end is the end of its standard input. vLLM's own output goes to
 standard error. The engine runs in this process (no engine-core process of vLLM's own), so seeding torch before a
@@ -40,6 +41,9 @@ def main() -> None:
         from vllm.lora.request import LoRARequest
 
         request_lora = LoRARequest("policy", 1, lora["path"])
+    # ready means it generates: a model the engine loads but cannot run (an attention shape its CPU kernels lack)
+    # fails here, at the start, where sampler: auto can still choose the transformers sampler
+    llm.generate([{"prompt_token_ids": [0]}], SamplingParams(max_tokens=1), use_tqdm=False, lora_request=request_lora)
     on_gpu = torch.cuda.is_available()
     answers.write(json.dumps({"ready": True, "device": "cuda" if on_gpu else "cpu"}) + "\n")
     for line in sys.stdin:

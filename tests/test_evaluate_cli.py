@@ -17,7 +17,16 @@ from codelutra_nb.cli import main
 from codelutra_nb.hub import HubStore
 from codelutra_nb.store import LocalStore
 
-SMALL = ["--set", "eval_limit=3", "--set", "eval_max_new_tokens=8", "--set", "dtype=float32"]
+SMALL = [
+    "--set",
+    "eval_limit=3",
+    "--set",
+    "eval_max_new_tokens=8",
+    "--set",
+    "dtype=float32",
+    "--set",
+    "sampler=transformers",
+]
 
 
 def _evaluate(model: Path, out: Path, *extra: str) -> int:
