@@ -227,6 +227,7 @@ def uninterrupted(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
         eval_limit=3,
         pairs_per_task=2,
         max_length=256,
+        sampler="transformers",
         train_batch_size=1,
         workers=1,
     )
