@@ -185,16 +185,8 @@ class VLLMSampler:
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
     ) -> list[list[str]]:
         tok = self.tokenizer
-        prompts = [tok(text, add_special_tokens=False)["input_ids"] for text in chat_prompts(tok, conversations)]
-        request = {
-            "prompts": prompts,
-            "n": settings.n,
-            "temperature": 0.0 if settings.greedy else settings.temperature,
-            "top_p": 1.0 if settings.greedy else settings.top_p,
-            "max_tokens": settings.max_new_tokens,
-            "stop_token_ids": _stop_ids(tok),
-            "seed": seed,
-        }
+        prompts = prompt_ids(tok, conversations)
+        request = {"prompts": prompts, **vllm_settings(tok, settings), "seed": seed}
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
@@ -309,6 +301,22 @@ def vllm_python(chosen: str | None) -> str:
         f"({VLLM_ENV}) has it. Run `make setup-vllm` (vLLM's CPU build on a machine without CUDA, `vllm` with it), "
         "give vllm_python: the interpreter of an environment that has vLLM, or set sampler: transformers."
     )
+
+
+def prompt_ids(tokenizer, conversations: Sequence[Conversation]) -> list[list[int]]:
+    """`chat_prompts` as token ids, as vLLM (here or a server) gets them."""
+    return [tokenizer(text, add_special_tokens=False)["input_ids"] for text in chat_prompts(tokenizer, conversations)]
+
+
+def vllm_settings(tokenizer, settings: GenerationSettings) -> dict:
+    """``settings`` as vLLM's sampling fields (greedy as temperature 0), with the end-of-turn ids as stop ids."""
+    return {
+        "n": settings.n,
+        "temperature": 0.0 if settings.greedy else settings.temperature,
+        "top_p": 1.0 if settings.greedy else settings.top_p,
+        "max_tokens": settings.max_new_tokens,
+        "stop_token_ids": _stop_ids(tokenizer),
+    }
 
 
 def chat_prompts(tokenizer, conversations: Sequence[Conversation]) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .config import ModelParams
 from .errors import ModelError
 from .progress import progress_bar, say
-from .sampling import Conversation, GenerationSettings, _cut, _stop_ids, chat_prompts
+from .sampling import Conversation, GenerationSettings, _cut, prompt_ids, vllm_settings
 
 IN_FLIGHT = 8
 """Requests sent at once: the server batches them together."""
@@ -61,17 +61,9 @@ class VLLMServerSampler:
         self, conversations: Sequence[Conversation], settings: GenerationSettings, seed: int
     ) -> list[list[str]]:
         tok = self.tokenizer
-        prompts = [tok(text, add_special_tokens=False)["input_ids"] for text in chat_prompts(tok, conversations)]
+        prompts = prompt_ids(tok, conversations)
         chunks = [prompts[i : i + self.batch_size] for i in range(0, len(prompts), self.batch_size)]
-        base = {
-            "model": self.served,
-            "n": settings.n,
-            "temperature": 0.0 if settings.greedy else settings.temperature,
-            "top_p": 1.0 if settings.greedy else settings.top_p,
-            "max_tokens": settings.max_new_tokens,
-            "stop_token_ids": _stop_ids(tok),
-            "return_token_ids": True,
-        }
+        base = {"model": self.served, **vllm_settings(tok, settings), "return_token_ids": True}
         bar = progress_bar(total=len(prompts) * settings.n, desc=self.desc, unit="seq", mininterval=2.0)
 
         def complete(index: int) -> list[list[str]]:
