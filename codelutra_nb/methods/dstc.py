@@ -20,17 +20,15 @@ from ..kinds import Task, TaskKind, get_kind
 from ..layout import GENERATED_TESTS
 from ..pairing import COMPLETION_COLUMNS, PREFERENCE_COLUMNS, by_task, completion_row, preference_row, rows_dataset
 from ..prompts import messages_for
-from .base import Method, Rows
+from .base import Rows
 from .testgen import (
     GENERATION_PARAMS,
+    WritesTests,
     ask,
     assert_lines,
     generate,
     programs_of,
     run_matrix,
-    test_generator_param,
-    test_max_new_tokens_param,
-    test_temperature_param,
 )
 from .trainers import DPO, KTO, Trainer
 
@@ -77,7 +75,7 @@ def _response(
 
 
 @dataclass(frozen=True)
-class Dstc(Method):
+class Dstc(WritesTests):
     """DSTC: K programs and the tests of K model-written code + tests answers per question; minimax selection over
     which program passes which test gives a chosen and a rejected (program, test), trained as program + test."""
 
@@ -90,13 +88,6 @@ class Dstc(Method):
         "questions with no feasible chosen side dropped.",
         shapes=(PAIR, TRAIN),
     )
-    test_generator: str | None = test_generator_param()
-    test_temperature: float = test_temperature_param()
-    test_max_new_tokens: int = test_max_new_tokens_param()
-
-    @property
-    def pairs_with_policy(self) -> bool:
-        return self.test_generator is None
 
     def build_rows(
         self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None

@@ -35,18 +35,16 @@ from ..pairing import (
     rows_dataset,
 )
 from ..prompts import messages_for
-from .base import Method, Rows
+from .base import Rows
 from .testgen import (
     GENERATION_PARAMS,
+    WritesTests,
     ask,
     assert_lines,
     generate,
     programs_of,
     run_matrix,
     solution_block,
-    test_generator_param,
-    test_max_new_tokens_param,
-    test_temperature_param,
 )
 from .trainers import DPO, KTO, Trainer
 
@@ -76,7 +74,7 @@ def is_negative(categories: Sequence[str], negatives: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Plum(Method):
+class Plum(WritesTests):
     """PLUM: the model writes reference solutions and assert suites per question; a suite is kept only when its own
     solution passes all of it; samples passing every kept assert are desirable, failed ones that run undesirable,
     and KTO learns from the unpaired labels."""
@@ -104,13 +102,6 @@ class Plum(Method):
         gt=0,
         shapes=(PAIR,),
     )
-    test_generator: str | None = test_generator_param()
-    test_temperature: float = test_temperature_param()
-    test_max_new_tokens: int = test_max_new_tokens_param()
-
-    @property
-    def pairs_with_policy(self) -> bool:
-        return self.test_generator is None
 
     def build_rows(
         self, tasks: Mapping[str, Task], verdicts: Sequence[dict], cfg: LoopConfig, policy: Path | None

@@ -11,12 +11,12 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..config import PAIR, LoopConfig, param
 from ..kinds.python.extraction import extract_python
 from ..kinds.python.sandbox import verify_python
 from ..kinds.python.tasks import PythonTask, program_for, syntax_problem
+from .base import Method
 
 GENERATION_PARAMS = (
     "base_model",
@@ -31,36 +31,34 @@ GENERATION_PARAMS = (
 and length of test generation are the method's own (`test_temperature`, `test_max_new_tokens`)."""
 
 
-def test_generator_param() -> Any:
-    """The ``test_generator`` parameter of the methods whose tests a model writes."""
-    return param(
+@dataclasses.dataclass(frozen=True)
+class WritesTests(Method):
+    """The parameters of the methods whose tests a model writes (plum, dstc), and what they mean for the engine."""
+
+    test_generator: str | None = param(
         None,
         "The model that writes the tests (plum: and the reference solution): a Hub id or folder; null: the policy "
         "M(t-1).",
         shapes=(PAIR,),
     )
-
-
-def test_temperature_param() -> Any:
-    """The ``test_temperature`` parameter: sampling temperature of the generator's answers (tests, solutions)."""
-    return param(
+    test_temperature: float = param(
         0.8,
         "Sampling temperature of the answers that hold the tests (its own, not `temperature`: the papers do not "
         "give one; a little below sampling's 1.0 so more tests are right while several answers still differ).",
         ge=0,
         shapes=(PAIR,),
     )
-
-
-def test_max_new_tokens_param() -> Any:
-    """The ``test_max_new_tokens`` parameter: how long the generator's answers (solution + asserts) may be."""
-    return param(
+    test_max_new_tokens: int = param(
         768,
         "New tokens per answer that holds the tests at most (its own, not `max_new_tokens`: a solution followed by "
         "its asserts is longer than a sample).",
         gt=0,
         shapes=(PAIR,),
     )
+
+    @property
+    def pairs_with_policy(self) -> bool:
+        return self.test_generator is None
 
 
 _ASSERT = re.compile(r"^[ \t]*(assert\b.*)$", re.MULTILINE)
