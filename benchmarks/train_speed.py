@@ -3,8 +3,9 @@
     python benchmarks/train_speed.py [--pairs 16] [--variants NAME ...]
 
 Measures each speed lever on its own against TRL's defaults (gradient checkpointing on, every prompt run
-once per answer): gradient checkpointing off, each pair's prompt run once (`codelutra_nb.prompt_sharing`),
-both; and float32 against bfloat16 weights and precomputed reference log-probs against a reference forward at
+once per answer, every position through the LM head on a CPU): gradient checkpointing off, each pair's prompt run
+once (`codelutra_nb.prompt_sharing`), only the answers' positions through the LM head (`codelutra_nb.lm_head`), all
+three; and float32 against bfloat16 weights and precomputed reference log-probs against a reference forward at
 every step. The pairs are real ones built from the bundled SQL questions (gold as chosen, a wrong query as
 rejected).
 """
@@ -12,9 +13,11 @@ rejected).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from datasets import Dataset
 
@@ -39,9 +42,10 @@ def pairs(n: int) -> Dataset:
     )
 
 
-def rate(settings: dict, data: Dataset) -> float:
+def rate(settings: dict, labelled_only: bool, data: Dataset) -> float:
     cfg = load_config(**settings)
-    with tempfile.TemporaryDirectory() as tmp:
+    every_position = mock.patch("codelutra_nb.training.labelled_positions_only", contextlib.nullcontext)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.nullcontext() if labelled_only else every_position:
         started = time.perf_counter()
         train_adapter(
             cfg.model,
@@ -56,14 +60,16 @@ def rate(settings: dict, data: Dataset) -> float:
         return len(data) / (time.perf_counter() - started)
 
 
-BASELINE = "TRL defaults (checkpointing on, prompt per answer)"
-VARIANTS = {
-    BASELINE: {"gradient_checkpointing": True, "share_prompt": False},
-    "gradient checkpointing off": {"gradient_checkpointing": False, "share_prompt": False},
-    "prompt once per pair": {"gradient_checkpointing": True, "share_prompt": True},
-    "both (the defaults now)": {},
-    "float32 weights": {"dtype": "float32"},
-    "reference forward each step": {"precompute_ref": False},
+BASELINE = "TRL defaults (checkpointing on, prompt per answer, LM head on every position)"
+TRL = {"gradient_checkpointing": True, "share_prompt": False}
+VARIANTS = {  # name: (parameters, only the answers' positions through the LM head)
+    BASELINE: (TRL, False),
+    "gradient checkpointing off": (TRL | {"gradient_checkpointing": False}, False),
+    "prompt once per pair": (TRL | {"share_prompt": True}, False),
+    "LM head on the answers only": (TRL, True),
+    "all three (the defaults now)": ({}, True),
+    "float32 weights": ({"dtype": "float32"}, True),
+    "reference forward each step": ({"precompute_ref": False}, True),
 }
 
 
@@ -73,9 +79,10 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     data = pairs(args.pairs)
-    rates = {name: rate(VARIANTS[name], data) for name in [BASELINE, *args.variants] if name in VARIANTS}
+    rates = {name: rate(*VARIANTS[name], data) for name in dict.fromkeys([BASELINE, *args.variants])}
+    print(f"pairs/s on {args.pairs} pairs, and the ratio to the first row", flush=True)
     for name, r in rates.items():
-        print(f"{name:44s} {r:6.3f} pairs/s  x{r / rates[BASELINE]:.2f} vs {BASELINE}", flush=True)
+        print(f"{name:78s} {r:6.3f} pairs/s  x{r / rates[BASELINE]:.2f}", flush=True)
 
 
 if __name__ == "__main__":

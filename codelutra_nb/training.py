@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 from . import parallel
 from .config import ModelParams, TrainParams
 from .layout import TRAINING_LOG
+from .lm_head import labelled_positions_only
 from .progress import say, terminal_bar
 from .prompt_sharing import share_pair_prompts
 
@@ -130,19 +131,20 @@ def train_adapter(
     common = common_trainer_args(model_params, training, checkpoint_dir, len(train_rows), seed=seed)
     args = trainer_kind.config(training, common, train_rows)
     one_gpu_per_process(args)
-    trainer = _without_peft_card(trainer_kind.trainer_class())(
-        model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
-    )
-    trainer.add_callback(_TerminalProgress())
-    for callback in callbacks:
-        trainer.add_callback(callback)
-    if pin_to_base:
-        # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
-        set_peft_model_state_dict(trainer.model, load_peft_weights(str(previous_adapter)), adapter_name="default")
-    if any(checkpoint_dir.glob("checkpoint-*")):
-        trainer.train(resume_from_checkpoint=True)
-    else:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    with labelled_positions_only():  # TRL precomputes the reference log-probs as the trainer is made
+        trainer = _without_peft_card(trainer_kind.trainer_class())(
+            model=model, args=args, train_dataset=train_rows, processing_class=tokenizer
+        )
+        trainer.add_callback(_TerminalProgress())
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        if pin_to_base:
+            # The reference (frozen copy, or precomputed log-probs) is already the base model: now start from M(t-1).
+            set_peft_model_state_dict(trainer.model, load_peft_weights(str(previous_adapter)), adapter_name="default")
+        if any(checkpoint_dir.glob("checkpoint-*")):
+            trainer.train(resume_from_checkpoint=True)
+        else:
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     weights = trainer.accelerator.get_state_dict(trainer.model_wrapped)  # every process: FSDP / ZeRO-3 gather it
     history = trainer.state.log_history
     if output_dir is not None:
