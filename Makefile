@@ -9,7 +9,7 @@ PAPERMILL = $(PYTHON) -m papermill --engine codelutra --no-progress-bar
 setup:
 	PYTHON=$(PYTHON) bash scripts/setup.sh
 
-# vLLM in .venv-vllm (its CPU build without CUDA), for sampler: vllm.
+# vLLM in ~/.cache/codelutra_nb/venv-vllm, shared by every clone (its CPU build without CUDA), for sampler: vllm.
 setup-vllm:
 	PYTHON=$(PYTHON) bash scripts/setup_vllm.sh
 

@@ -253,7 +253,8 @@ class SamplingParams(Section):
     )
     vllm_python: str | None = param(
         None,
-        "Interpreter that runs vLLM; null: this one if it has vLLM, else .venv-vllm (`make setup` makes it).",
+        "Interpreter that runs vLLM; null: this one if it has vLLM, else the one `make setup` makes "
+        "(`~/.cache/codelutra_nb/venv-vllm`).",
     )
     vllm_adapter: Literal["merge", "lora"] = param(
         "merge",

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ from .progress import progress_bar, say
 Conversation = list[dict[str, str]]
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 """The LoRA ranks vLLM accepts as ``max_lora_rank``; an adapter's rank is rounded up to one of them."""
-VLLM_ENV = Path(__file__).resolve().parent.parent / ".venv-vllm"
-"""Where `make setup-vllm` puts vLLM (its pins differ from the toolkit's): `VLLMSampler` runs its interpreter."""
+VLLM_ENV = Path(os.environ.get("CODELUTRA_VLLM_ENV") or "~/.cache/codelutra_nb/venv-vllm").expanduser()
+"""Where `make setup-vllm` (scripts/setup_vllm.sh) puts vLLM, one environment per user whatever the clone (its pins
+differ from the toolkit's): `VLLMSampler` runs its interpreter."""
 
 
 @dataclass(frozen=True)

