@@ -51,7 +51,8 @@ def test_unknown_parameter_fails_at_once_naming_it(tmp_path):
 
 
 def test_two_iterations_with_the_embedded_model(tmp_path, embedded_dir):
-    """The README's demo, shrunk: papermill iterate.ipynb for iterations 1 and 2 on SmolLM2-135M."""
+    """The README's demo, shrunk: papermill iterate.ipynb for iterations 1 and 2 on SmolLM2-135M, with the
+    transformers sampler: the engine of a machine without vLLM (test_vllm_sampler runs the notebook with vLLM)."""
     from datasets import load_from_disk
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -65,6 +66,7 @@ def test_two_iterations_with_the_embedded_model(tmp_path, embedded_dir):
             "num_samples": 2,
             "max_new_tokens": 32,
             "eval_max_new_tokens": 32,
+            "sampler": "transformers",
         }
     )
     for t in (1, 2):
