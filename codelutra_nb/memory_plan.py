@@ -50,7 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import EMBEDDED_MODEL
 from .errors import DeviceError, ModelError
-from .gpu import CARDS, GIB, Card, auto_dtype
+from .gpu import CARDS, GIB, Card, auto_dtype, check_kernels, current
+from .progress import say
 
 if TYPE_CHECKING:
     from .config import LoopConfig, ModelParams
@@ -225,7 +226,7 @@ def plan(cfg: LoopConfig, card: Card, shape: ModelShape | None = None) -> Memory
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else auto_dtype(card.capability)
     b = 4 if dtype == "float32" else 2
     quantized = cfg.model.load_in_4bit
-    lora = _lora_params(shape, cfg.training.lora_r, cfg.training.lora_targets)
+    lora = _lora_params(shape, cfg.training.lora_r, _adapted(cfg.training.lora_targets))
     linear_weights = shape.layers * shape.layer_linear_params
     if quantized:
         inference_weights = int(linear_weights * NF4_BYTES) + shape.other_params * b + lora * 4
@@ -250,9 +251,13 @@ def plan(cfg: LoopConfig, card: Card, shape: ModelShape | None = None) -> Memory
     return MemoryPlan(cfg.model.base_model, shape, card, dtype, stages)
 
 
-def _lora_params(shape: ModelShape, rank: int, targets: list[str] | str) -> int:
-    chosen = LINEARS if targets == "all-linear" else [name for name in LINEARS if name in targets]
-    return shape.layers * rank * sum(a + b for name, (a, b) in shape.linears().items() if name in chosen)
+def _adapted(targets: list[str] | str) -> list[str]:
+    """The linear layers ``lora_targets`` gives adapters."""
+    return list(LINEARS) if targets == "all-linear" else [name for name in LINEARS if name in targets]
+
+
+def _lora_params(shape: ModelShape, rank: int, adapted: list[str]) -> int:
+    return shape.layers * rank * sum(a + b for name, (a, b) in shape.linears().items() if name in adapted)
 
 
 def _generation(
@@ -275,8 +280,7 @@ def _training(cfg: LoopConfig, shape: ModelShape, b: int, quantized: bool, weigh
     tokens = rows * t.max_length
     a = 4 if quantized else b
     h, q, i = shape.hidden, shape.q, shape.intermediate
-    adapted = LINEARS if t.lora_targets == "all-linear" else [n for n in LINEARS if n in t.lora_targets]
-    lora_inputs = sum(shape.linears()[name][0] for name in adapted)
+    lora_inputs = sum(shape.linears()[name][0] for name in _adapted(t.lora_targets))
     per_layer = 8 * h + 4 * q * b + 3 * i * b + (1 + b if t.lora_dropout > 0 else b) * lora_inputs
     if t.gradient_checkpointing:
         kept = tokens * (shape.layers * a * h + per_layer)
@@ -359,8 +363,6 @@ def card_for(cfg: LoopConfig, name: str | None) -> Card:
         if chosen not in CARDS:
             raise DeviceError(f"Unknown GPU {chosen!r}; the plan knows {', '.join(CARDS)}.")
         return CARDS[chosen]
-    from .gpu import current
-
     device = current()
     if device is None:
         raise DeviceError(
@@ -372,9 +374,6 @@ def card_for(cfg: LoopConfig, name: str | None) -> Card:
 def preflight(cfg: LoopConfig, steps: set[str]) -> MemoryPlan | None:
     """Before a run's first stage: refuse (`DeviceError`) a GPU torch has no kernels for, or a plan whose stages
     among ``steps`` (sample, train, evaluate) do not fit the GPU's free memory; None on a CPU."""
-    from .gpu import check_kernels, current
-    from .progress import say
-
     device = current()
     if device is None:
         return None

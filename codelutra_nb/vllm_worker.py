@@ -3,12 +3,11 @@ interpreter (``vllm_python``), so this file imports only the standard library an
 
     python vllm_worker.py '{"model": ..., "dtype": ..., "max_model_len": ..., "memory": ..., "eager": ..., "lora": ...}'
 
-It answers one JSON line ``{"ready": true, "device": ...}`` once the engine runs (it has generated a token), then one
-line per request line
-``{"prompts": [[token ids], ...], "n", "temperature", "top_p", "max_tokens", "stop_token_ids", "seed"}``:
-``{"outputs": [[[token ids], ...], ...]}``. Its end is the end of its standard input. vLLM's own output goes to
-standard error. The engine runs in this process (no engine-core process of vLLM's own), so seeding torch before a
-request makes it reproducible on CPU too, where vLLM refuses a per-request seed.
+It answers one JSON line ``{"ready": true, "device": ...}`` once the engine runs (it has generated a token), then,
+for each request line ``{"prompts": [[token ids], ...], "n", "temperature", "top_p", "max_tokens", "stop_token_ids",
+"seed"}``, one line ``{"outputs": [[[token ids], ...], ...]}``. Its end is the end of its standard input. vLLM's
+own output goes to standard error. The engine runs in this process (no engine-core process of vLLM's own), so seeding
+torch before a request makes it reproducible on CPU too, where vLLM refuses a per-request seed.
 """
 
 from __future__ import annotations

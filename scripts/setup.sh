@@ -17,6 +17,6 @@ if [ -n "$EXTRAS" ]; then
 else
     $PY -m pip install -q --no-deps --no-build-isolation -e .
 fi
-# The sampling engine (sampler: auto finds it): vLLM in ~/.cache/codelutra_nb/venv-vllm, its CPU build without CUDA. NO_VLLM=1 skips it
-# (sampler: auto then runs the transformers sampler).
+# The sampling engine (sampler: auto finds it): vLLM in ~/.cache/codelutra_nb/venv-vllm, its CPU build without
+# CUDA. NO_VLLM=1 skips it (sampler: auto then runs the transformers sampler).
 [ "${NO_VLLM:-0}" = 1 ] || PYTHON=$PY bash scripts/setup_vllm.sh
